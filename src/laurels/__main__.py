@@ -1,0 +1,3 @@
+from laurels.cli import main
+
+main()

@@ -1,0 +1,116 @@
+"""The ASGI app factory. Nothing is configured at import time: `create_app(settings)`
+builds an app whose lifespan opens the database and starts the writer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from laurels import __version__
+from laurels.errors import LaurelsError, RateLimited, Unavailable
+from laurels.progress import routes as progress_routes
+from laurels.progress.schemas import UpdateBody
+from laurels.runtime import start_runtime
+from laurels.settings import Settings
+from laurels.titles import routes as title_routes
+
+log = logging.getLogger(__name__)
+
+
+def error_body(status: int, code: int, description: str) -> JSONResponse:
+    return JSONResponse(
+        {"code": code, "source": "achievements", "description": description}, status_code=status
+    )
+
+
+async def _laurels_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LaurelsError)
+    if isinstance(exc, RateLimited):
+        info = exc.info
+        return JSONResponse(
+            {
+                "version": 1,
+                "currentRequests": info.current_requests,
+                "maxRequests": info.max_requests,
+                "periodInSeconds": info.period_seconds,
+                "limitType": "rate",
+            },
+            status_code=429,
+            headers={"Retry-After": str(info.retry_after)},
+        )
+    return error_body(exc.status, exc.code, exc.description)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"][1:]) or "request"
+    return error_body(400, 4000, f"{where}: {first['msg']}")
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_body(exc.status_code, 4000 if exc.status_code < 500 else 5000, str(exc.detail))
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    log.error("unexpected error", exc_info=exc)
+    return error_body(500, 5000, "the service failed; the request may not have been applied")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service. Settings default to the environment (`Settings.from_env()`)."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = await start_runtime(settings)
+        try:
+            yield
+        finally:
+            await app.state.runtime.close()
+
+    app = FastAPI(
+        title="Laurels",
+        version=__version__,
+        lifespan=lifespan,
+        description="Achievements, compatible with Xbox Live Achievements V2.",
+    )
+    app.add_exception_handler(LaurelsError, _laurels_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.include_router(progress_routes.router)
+    app.include_router(title_routes.router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz(request: Request) -> dict[str, str]:
+        try:
+            await request.app.state.runtime.db.ping()
+        except Exception as exc:
+            raise Unavailable("the database is unreachable") from exc
+        return {"status": "ok"}
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        body = UpdateBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(body.pop("$defs", {}))
+        components["UpdateBody"] = body
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,1 @@
+"""Tokens: minting, verifying, and who may do what."""

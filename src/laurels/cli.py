@@ -1,0 +1,270 @@
+"""The `laurels` command line (spec/config.md). Every command opens the database
+named by --db or LAURELS_DATABASE_URL, creating or upgrading its schema first.
+Exit status 0 on success; otherwise non-zero with a one-line reason on stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import socket
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from laurels.auth.service import ensure_signing_key, mint_token
+from laurels.db import Database
+from laurels.errors import InvalidConfig, LaurelsError
+from laurels.progress.routes import refuse_retail
+from laurels.progress.service import reset_player
+from laurels.schema import upgrade
+from laurels.settings import Settings
+from laurels.timefmt import now_micros
+from laurels.titles import service as titles
+
+T = TypeVar("T")
+DEMO = Path(__file__).parent / "demo" / "demo.yaml"
+DEMO_XUID = "2533274790395904"
+DEMO_SANDBOX = "DEV.1"
+
+db_option = click.option(
+    "--db",
+    "db_url",
+    envvar="LAURELS_DATABASE_URL",
+    default=None,
+    help="sqlite:///path.db or postgresql://user@host/db",
+)
+
+
+def fail(message: str) -> None:
+    click.echo(f"laurels: {message}", err=True)
+    sys.exit(1)
+
+
+def run(work: Callable[[Database], Coroutine[Any, Any, T]], db_url: str | None) -> T:
+    """Open the database, upgrade its schema, run `work`; errors become one line."""
+
+    async def main() -> T:
+        settings = Settings.from_env(database_url=db_url)
+        db = Database(settings.database_url, pool_size=2)
+        try:
+            await upgrade(db)
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except InvalidConfig as exc:
+        for problem in exc.problems[1:]:
+            click.echo(f"  {problem}", err=True)
+        fail(
+            exc.problems[0]
+            if len(exc.problems) == 1
+            else f"{len(exc.problems)} problems, nothing imported: {exc.problems[0]}"
+        )
+    except (LaurelsError, ValueError) as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+@click.group()
+@click.version_option(package_name="laurels")
+def main() -> None:
+    """Laurels: self-hostable achievements for games."""
+
+
+@main.group()
+def config() -> None:
+    """Import, export and publish a title's achievements."""
+
+
+async def import_file(db: Database, path: Path) -> tuple[int, str]:
+    parsed = titles.read_config_file(path)
+
+    async def work(conn: Any) -> tuple[int, str]:
+        return await titles.import_config(
+            conn, config=parsed, base_dir=path.parent, now_us=now_micros()
+        )
+
+    return await db.run_write(work)
+
+
+@config.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@db_option
+def config_import(file: Path, db_url: str | None) -> None:
+    """Create or update a title's draft from FILE (YAML or JSON); all or nothing."""
+    title_id, scid = run(lambda db: import_file(db, file), db_url)
+    click.echo(f"imported title {title_id} (SCID {scid}) as a draft")
+
+
+@config.command("export")
+@click.option("--title-id", type=int, required=True)
+@db_option
+def config_export(title_id: int, db_url: str | None) -> None:
+    """Print the title's draft as YAML."""
+
+    async def work(db: Database) -> str:
+        async with db.read() as conn:
+            return await titles.export_config(conn, title_id=title_id)
+
+    click.echo(run(work, db_url), nl=False)
+
+
+async def publish(db: Database, title_id: int, sandbox: str) -> titles.PublishResult:
+    return await db.run_write(
+        lambda conn: titles.publish(conn, title_id=title_id, sandbox=sandbox, now_us=now_micros())
+    )
+
+
+@config.command("publish")
+@click.option("--title-id", type=int, required=True)
+@click.option("--sandbox", required=True, help="RETAIL or DEV.<name>")
+@db_option
+def config_publish(title_id: int, sandbox: str, db_url: str | None) -> None:
+    """Freeze the draft as the next immutable version in SANDBOX."""
+    result = run(lambda db: publish(db, title_id, sandbox), db_url)
+    state = "unchanged, still" if result.unchanged else "published as"
+    click.echo(f"title {title_id} in {sandbox}: {state} version {result.version}")
+
+
+@main.command()
+@click.option("--xuid", default=None, help="the player (omit with --server)")
+@click.option("--title-id", type=int, required=True)
+@click.option("--sandbox", required=True)
+@click.option("--server", is_flag=True, help="a game-server credential for the title")
+@click.option("--ttl", type=int, default=24 * 3600, show_default=True, help="seconds")
+@db_option
+def token(
+    xuid: str | None, title_id: int, sandbox: str, server: bool, ttl: int, db_url: str | None
+) -> None:
+    """Print a signed token, alone on stdout."""
+
+    async def work(db: Database) -> str:
+        key = await ensure_signing_key(db)
+        return mint_token(
+            key, xuid=xuid, title_id=title_id, sandbox=sandbox, server=server, ttl_seconds=ttl
+        )
+
+    click.echo(run(work, db_url))
+
+
+@main.group()
+def player() -> None:
+    """Manage test players."""
+
+
+@player.command("reset")
+@click.option("--xuid", required=True)
+@click.option("--title-id", type=int, required=True)
+@click.option("--sandbox", required=True)
+@db_option
+def player_reset(xuid: str, title_id: int, sandbox: str, db_url: str | None) -> None:
+    """Erase a player's data for a title in a DEV.* sandbox (refused in RETAIL)."""
+    from laurels.progress.identifiers import parse_xuid
+
+    async def work(db: Database) -> int:
+        refuse_retail(sandbox)
+        async with db.read() as conn:
+            document = await titles.load_draft(conn, title_id=title_id)
+        scid = document["title"]["scid"]
+        return await db.run_write(
+            lambda conn: reset_player(conn, sandbox=sandbox, xuid=parse_xuid(xuid), scid=scid)
+        )
+
+    erased = run(work, db_url)
+    click.echo(
+        f"reset player {xuid} of title {title_id} in {sandbox} ({erased} achievement(s) erased)"
+    )
+
+
+async def seed_demo(db: Database) -> str:
+    """Import and publish the demo title; returns a player token for it."""
+    title_id, _ = await import_file(db, DEMO)
+    await publish(db, title_id, DEMO_SANDBOX)
+    key = await ensure_signing_key(db)
+    return mint_token(key, xuid=DEMO_XUID, title_id=title_id, sandbox=DEMO_SANDBOX)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    sock.set_inheritable(True)
+    return sock
+
+
+def demo_banner(url: str, token_text: str) -> str:
+    scid = "6a2e0100-0000-0000-0000-00005f1d2c3b"
+    body = (
+        f'{{"action":"progressUpdate","serviceConfigId":"{scid}","titleId":1234,'
+        f'"userId":"{DEMO_XUID}","achievements":[{{"id":"1","percentComplete":100}}]}}'
+    )
+    auth = "-H " + shlex.quote(f"Authorization: Bearer {token_text}")
+    update = shlex.quote(f"{url}/users/xuid({DEMO_XUID})/achievements/{scid}/update")
+    listing = shlex.quote(f"{url}/users/xuid({DEMO_XUID})/achievements?titleId=1234")
+    json_headers = "-H 'Content-Type: application/json' -H 'x-xbl-contract-version: 2'"
+    return "\n".join(
+        [
+            f"Demo title 1234 published to {DEMO_SANDBOX}; player {DEMO_XUID}.",
+            f"Player token: {token_text}",
+            "Unlock achievement 1:",
+            f"  curl -i -X POST {update} {auth} {json_headers} -d {shlex.quote(body)}",
+            "See the list:",
+            f"  curl -s {listing} {auth}",
+        ]
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True, help="0 picks a free port")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--demo", is_flag=True, help="seed a demo title and print a player token")
+@db_option
+def serve(host: str, port: int, workers: int, demo: bool, db_url: str | None) -> None:
+    """Run the service."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    settings = Settings.from_env(database_url=db_url)
+    # Worker processes build their app from the environment.
+    os.environ["LAURELS_DATABASE_URL"] = settings.database_url
+
+    async def prepare(db: Database) -> str | None:
+        await ensure_signing_key(db)
+        return await seed_demo(db) if demo else None
+
+    demo_token = run(prepare, settings.database_url)
+    sock = bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{sock.getsockname()[1]}"
+    click.echo(
+        f"Laurels {settings.database_url.split(':')[0]} service on {url} "
+        f"({workers} worker{'s' if workers > 1 else ''}); docs at {url}/docs"
+    )
+    if demo_token:
+        click.echo(demo_banner(url, demo_token))
+    sys.stdout.flush()
+    config = uvicorn.Config(
+        "laurels.app:create_app",
+        factory=True,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])

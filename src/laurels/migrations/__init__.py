@@ -1,0 +1,1 @@
+"""Alembic migrations; `laurels.schema.upgrade` runs them."""

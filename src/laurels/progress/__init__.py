@@ -1,0 +1,1 @@
+"""Players' achievement progress: the update path, the list, rarity and resets."""

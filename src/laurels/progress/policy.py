@@ -1,0 +1,71 @@
+"""Pure decisions of the update and read paths: no I/O, tested with tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+RARE_BELOW_PERCENT = 10.0
+
+
+def clamp_percent(value: int) -> int:
+    """Valid values are 1..100; above 100 acts as 100. Raises ValueError below 1."""
+    if value < 1:
+        raise ValueError("percentComplete must be 1..100")
+    return min(value, 100)
+
+
+def merge_progress(stored: int | None, sent: int) -> int | None:
+    """The max-register: the new stored value, or None when nothing changes."""
+    value = min(sent, 100)
+    return value if stored is None or value > stored else None
+
+
+def effective_unlock_time(
+    achieved_us: int | None, *, now_us: int, skew_us: int, window_us: int
+) -> int:
+    """When an unlock is recorded: the time the player earned it, when given and
+    believable; now when absent, older than the window, or in the future beyond
+    the allowed clock skew (a little in the future is clamped to now)."""
+    if achieved_us is None or achieved_us > now_us + skew_us:
+        return now_us
+    if achieved_us < now_us - window_us:
+        return now_us
+    return min(achieved_us, now_us)
+
+
+def rarity(unlocks: int, players: int) -> tuple[str, float]:
+    """(category, percent of the sandbox's players of the title who unlocked it)."""
+    percent = 0.0 if players <= 0 else min(100.0, round(100.0 * unlocks / players, 2))
+    return ("Rare" if percent < RARE_BELOW_PERCENT else "Common"), percent
+
+
+def parse_accept_language(header: str | None) -> list[str]:
+    """Locales of an Accept-Language header, most wanted first ("*" dropped)."""
+    if not header:
+        return []
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        if tag and tag != "*" and weight > 0:
+            ranked.append((-weight, position, tag.strip()))
+    return [tag for _, _, tag in sorted(ranked)]
+
+
+def choose_locale(wanted: Iterable[str], available: Iterable[str], default: str) -> str:
+    """The first wanted locale available (exact, then by language), else the default."""
+    by_lower = {locale.lower(): locale for locale in available}
+    for tag in wanted:
+        lowered = tag.lower()
+        if lowered in by_lower:
+            return by_lower[lowered]
+        language = lowered.split("-")[0]
+        for candidate_lower, candidate in by_lower.items():
+            if candidate_lower.split("-")[0] == language:
+                return candidate
+    return default

@@ -1,0 +1,120 @@
+"""Wire shapes of spec/wire.md. The update body is parsed strictly (no coercion:
+"50", 1.5, true and null are not percentages); responses are documented here and
+built as plain dicts on the hot path."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+class UpdateItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    percentComplete: int
+    # Laurels extension: when the player earned it (offline deliveries); ISO-8601 UTC.
+    timeAchieved: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+
+class UpdateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    action: Literal["progressUpdate"] = "progressUpdate"
+    serviceConfigId: Annotated[str, StringConstraints(max_length=64)]
+    titleId: int
+    userId: Annotated[str, StringConstraints(max_length=24)]
+    achievements: Annotated[list[UpdateItem], Field(min_length=1)]
+
+
+class TitleAssociation(BaseModel):
+    name: str
+    id: int
+    version: str
+
+
+class Requirement(BaseModel):
+    id: str
+    current: str | None
+    target: str
+    operationType: str
+    valueType: str
+    ruleParticipationType: str
+
+
+class Progression(BaseModel):
+    requirements: list[Requirement]
+    timeUnlocked: str
+
+
+class MediaAsset(BaseModel):
+    name: str
+    type: Literal["Icon", "Art"]
+    url: str
+
+
+class TimeWindow(BaseModel):
+    startDate: str
+    endDate: str
+
+
+class Reward(BaseModel):
+    name: str
+    description: str
+    value: str
+    type: Literal["Gamerscore", "InApp", "Art"]
+    valueType: str
+    mediaAsset: MediaAsset | None
+
+
+class Rarity(BaseModel):
+    currentCategory: Literal["Rare", "Common"]
+    currentPercentage: float
+
+
+class Achievement(BaseModel):
+    id: str
+    serviceConfigId: str
+    name: str
+    titleAssociations: list[TitleAssociation]
+    progressState: Literal["NotStarted", "InProgress", "Achieved"]
+    progression: Progression
+    mediaAssets: list[MediaAsset]
+    platforms: list[str]
+    isSecret: bool
+    description: str
+    lockedDescription: str
+    productId: str
+    achievementType: Literal["Persistent", "Challenge"]
+    participationType: Literal["Individual", "Group"]
+    timeWindow: TimeWindow | None
+    rewards: list[Reward]
+    estimatedTime: str
+    deeplink: str
+    isRevoked: bool
+    rarity: Rarity
+
+
+class PagingInfo(BaseModel):
+    continuationToken: str | None
+    totalRecords: int
+
+
+class AchievementsPage(BaseModel):
+    achievements: list[Achievement]
+    pagingInfo: PagingInfo
+
+
+class ErrorBody(BaseModel):
+    code: int
+    source: Literal["achievements"] = "achievements"
+    description: str
+
+
+class RateLimitBody(BaseModel):
+    version: int = 1
+    currentRequests: int
+    maxRequests: int
+    periodInSeconds: int
+    limitType: Literal["rate"] = "rate"

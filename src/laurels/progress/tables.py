@@ -1,0 +1,89 @@
+"""Player tables are keyed by (sandbox, xuid, ...) first, so they can be distributed
+by player without a change of schema."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from laurels.db import Micros, metadata
+
+# A max-register per (sandbox, xuid, scid, achievement).
+progress = Table(
+    "progress",
+    metadata,
+    Column("sandbox", String(64), primary_key=True),
+    Column("xuid", String(20), primary_key=True),
+    Column("scid", String(36), primary_key=True),
+    Column("achievement_id", String(64), primary_key=True),
+    Column("percent", SmallInteger, nullable=False),
+    Column("time_unlocked", Micros, nullable=True),
+    Column("updated_at", Micros, nullable=False),
+)
+
+# Which players a title has in a sandbox (the denominator of rarity).
+title_players = Table(
+    "title_players",
+    metadata,
+    Column("sandbox", String(64), primary_key=True),
+    Column("xuid", String(20), primary_key=True),
+    Column("scid", String(36), primary_key=True),
+    Column("first_seen", Micros, nullable=False),
+)
+
+# Counters kept in the unlock transaction, so rarity needs no scan.
+title_stats = Table(
+    "title_stats",
+    metadata,
+    Column("sandbox", String(64), primary_key=True),
+    Column("scid", String(36), primary_key=True),
+    Column("player_count", Integer, nullable=False),
+)
+
+achievement_stats = Table(
+    "achievement_stats",
+    metadata,
+    Column("sandbox", String(64), primary_key=True),
+    Column("scid", String(36), primary_key=True),
+    Column("achievement_id", String(64), primary_key=True),
+    Column("unlock_count", Integer, nullable=False),
+)
+
+# One row per unlock, ever: the unique key makes a second one impossible.
+activity = Table(
+    "activity",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sandbox", String(64), nullable=False),
+    Column("xuid", String(20), nullable=False),
+    Column("scid", String(36), nullable=False),
+    Column("title_id", BigInteger, nullable=False),
+    Column("achievement_id", String(64), nullable=False),
+    Column("time_unlocked", Micros, nullable=False),
+    Column("created_at", Micros, nullable=False),
+    UniqueConstraint("sandbox", "xuid", "scid", "achievement_id"),
+    Index(None, "sandbox", "xuid", "id"),
+)
+
+# Events written in the unlock transaction and delivered after commit.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_type", String(32), nullable=False),
+    Column("sandbox", String(64), nullable=False),
+    Column("xuid", String(20), nullable=False),
+    Column("scid", String(36), nullable=False),
+    Column("title_id", BigInteger, nullable=False),
+    Column("achievement_id", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", Micros, nullable=False),
+    Column("published_at", Micros, nullable=True),
+)

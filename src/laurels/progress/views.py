@@ -1,0 +1,143 @@
+"""The Achievement object of spec/wire.md, built as a plain dict with every key.
+
+A secret achievement its viewer has not unlocked shows only its locked
+description: no name, unlocked description, icon, deeplink or non-gamerscore reward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from laurels.progress.policy import rarity
+from laurels.timefmt import NEVER, format_time, from_micros
+from laurels.titles.catalog import PublishedTitle
+from laurels.titles.schemas import AchievementConfig, Reward
+
+SECRET_NAME = "Secret achievement"
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    percent: int
+    time_unlocked: int | None  # microseconds
+
+    @property
+    def unlocked(self) -> bool:
+        return self.percent >= 100
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    locale: str
+    media_url: Callable[[str | None], str | None]
+
+
+def _strings(achievement: AchievementConfig, locale: str) -> tuple[str, str, str]:
+    localized = achievement.localized.get(locale)
+    if localized is None:
+        lowered = locale.lower()
+        localized = next(
+            (v for k, v in achievement.localized.items() if k.lower() == lowered), None
+        )
+    name, locked, unlocked = (
+        achievement.name,
+        achievement.lockedDescription,
+        achievement.description,
+    )
+    if localized is not None:
+        name = localized.name or name
+        locked = localized.lockedDescription or locked
+        unlocked = localized.description or unlocked
+    return name, locked, unlocked
+
+
+def _state(progress: Progress | None) -> str:
+    if progress is None:
+        return "NotStarted"
+    return "Achieved" if progress.unlocked else "InProgress"
+
+
+def _reward(reward: Reward, ctx: RenderContext) -> dict[str, Any]:
+    image = ctx.media_url(reward.image) if reward.type == "Art" else None
+    return {
+        "name": reward.name,
+        "description": reward.description,
+        "value": reward.value,
+        "type": reward.type,
+        "valueType": "String",
+        "mediaAsset": {"name": reward.name, "type": "Art", "url": image} if image else None,
+    }
+
+
+def _gamerscore(value: int) -> dict[str, Any]:
+    return {
+        "name": "",
+        "description": "",
+        "value": str(value),
+        "type": "Gamerscore",
+        "valueType": "Int",
+        "mediaAsset": None,
+    }
+
+
+def render(
+    title: PublishedTitle,
+    position: int,
+    progress: Progress | None,
+    stats: tuple[int, int],
+    ctx: RenderContext,
+) -> dict[str, Any]:
+    """One Achievement object; `stats` is (unlocks, players) for rarity."""
+    achievement = title.achievements[position]
+    hidden = achievement.secret and not (progress is not None and progress.unlocked)
+    name, locked, unlocked = _strings(achievement, ctx.locale)
+    icon = None if hidden else ctx.media_url(achievement.icon)
+    category, percent = rarity(*stats)
+    rewards = [_gamerscore(achievement.gamerscore)]
+    if not hidden:
+        rewards += [_reward(reward, ctx) for reward in achievement.rewards]
+    window = achievement.timeWindow
+    return {
+        "id": achievement.id,
+        "serviceConfigId": title.scid,
+        "name": SECRET_NAME if hidden else name,
+        "titleAssociations": [
+            {"name": title.name, "id": title.title_id, "version": str(title.version)}
+        ],
+        "progressState": _state(progress),
+        "progression": {
+            "requirements": [
+                {
+                    "id": title.requirement_ids[position],
+                    "current": None if progress is None else str(progress.percent),
+                    "target": "100",
+                    "operationType": "Sum",
+                    "valueType": "Integer",
+                    "ruleParticipationType": "Individual",
+                }
+            ],
+            "timeUnlocked": NEVER
+            if progress is None or not progress.unlocked
+            else format_time(from_micros(progress.time_unlocked)),
+        },
+        "mediaAssets": [{"name": f"{achievement.id}.png", "type": "Icon", "url": icon}]
+        if icon
+        else [],
+        "platforms": list(achievement.platforms),
+        "isSecret": achievement.secret,
+        "description": locked if hidden else unlocked,
+        "lockedDescription": locked,
+        "productId": achievement.productId,
+        "achievementType": achievement.type,
+        "participationType": "Individual",
+        "timeWindow": None
+        if window is None
+        else {"startDate": window.startDate, "endDate": window.endDate},
+        "rewards": rewards,
+        "estimatedTime": achievement.estimatedTime,
+        "deeplink": "" if hidden else achievement.deeplink,
+        "isRevoked": False,
+        "rarity": {"currentCategory": category, "currentPercentage": percent},
+    }

@@ -1,0 +1,106 @@
+"""Group commit: concurrent updates share one transaction and one fsync.
+
+Requests wait in a queue; a committer takes everything waiting (up to `max_batch`),
+applies it in one transaction, commits, and only then answers each request. Under
+load many requests share a commit; alone, a request commits at once. If a batch
+fails, its requests are retried one by one, so one bad request cannot fail others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from laurels.db import Database
+from laurels.errors import LaurelsError, Unavailable
+from laurels.progress.service import UpdateRequest, apply_updates
+from laurels.timefmt import now_micros
+
+log = logging.getLogger(__name__)
+Pending = tuple[UpdateRequest, "asyncio.Future[bool]"]
+
+
+class GroupCommitWriter:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = 256,
+        committers: int = 1,
+        clock: Callable[[], int] = now_micros,
+    ) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._committers = committers
+        self._clock = clock
+        self._queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.batches = 0
+        self.requests = 0
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"laurels-writer-{n}")
+            for n in range(self._committers)
+        ]
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop."""
+        await self._queue.join()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def submit(self, request: UpdateRequest) -> bool:
+        """Whether the request changed anything; returns only after the commit.
+        Raises Unavailable if the database cannot take it."""
+        if not self._tasks or all(task.done() for task in self._tasks):
+            raise Unavailable("the service is shutting down")
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((request, future))
+        return await asyncio.shield(future)
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: list[Pending]) -> None:
+        requests = [request for request, _ in batch]
+        now = self._clock()
+        try:
+            results = await self._db.run_write(
+                lambda conn: apply_updates(conn, requests, now_us=now)
+            )
+        except Exception as exc:
+            if len(batch) > 1:
+                log.warning("a batch of %d failed (%s); retrying one by one", len(batch), exc)
+                for pending in batch:
+                    await self._commit([pending])
+                return
+            _fail(batch[0][1], exc)
+            return
+        self.batches += 1
+        self.requests += len(batch)
+        for (_, future), changed in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(changed)
+
+
+def _fail(future: asyncio.Future[bool], exc: Exception) -> None:
+    if future.done():
+        return
+    if not isinstance(exc, LaurelsError):
+        log.error("update failed", exc_info=exc)
+        exc = Unavailable("the update could not be stored; try again")
+    future.set_exception(exc)

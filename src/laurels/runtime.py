@@ -1,0 +1,68 @@
+"""Everything one service process holds between requests, started and stopped
+together by the app's lifespan (and by commands that need the same parts)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from laurels.auth.service import TokenVerifier, ensure_signing_key, load_trusted_keys
+from laurels.db import Database
+from laurels.progress.reads import Reader
+from laurels.progress.updates import TimePolicy, Updater
+from laurels.progress.writer import GroupCommitWriter
+from laurels.ratelimit import RateLimiter, build_rate_limiter
+from laurels.schema import upgrade
+from laurels.settings import Settings
+from laurels.titles.catalog import Catalog
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    catalog: Catalog
+    writer: GroupCommitWriter
+    updater: Updater
+    reader: Reader
+    verifier: TokenVerifier
+    rate_limiter: RateLimiter
+
+    async def close(self) -> None:
+        await self.writer.close()
+        await self.catalog.close()
+        await self.rate_limiter.close()
+        await self.db.dispose()
+
+
+async def start_runtime(settings: Settings) -> Runtime:
+    """Open the database (creating or upgrading its schema), load the published
+    configuration and the keys, and start the writer."""
+    db = Database(settings.database_url, pool_size=settings.pool_size)
+    await upgrade(db)
+    key = await ensure_signing_key(db)
+    catalog = Catalog(db, refresh_seconds=settings.catalog_refresh_seconds)
+    await catalog.start()
+    writer = GroupCommitWriter(
+        db, max_batch=settings.max_batch, committers=1 if db.is_sqlite else 2
+    )
+    await writer.start()
+    trusted = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None
+    verifier = TokenVerifier([key], trusted_keys=trusted, trusted_issuer=settings.trusted_issuer)
+    paging_key = hashlib.sha256(b"laurels-paging:" + key.private_key.private_bytes_raw()).digest()
+    time_policy = TimePolicy(
+        skew_us=settings.time_achieved_skew_seconds * 1_000_000,
+        window_us=settings.time_achieved_window_seconds * 1_000_000,
+    )
+    return Runtime(
+        settings=settings,
+        db=db,
+        catalog=catalog,
+        writer=writer,
+        updater=Updater(
+            catalog, writer, max_items=settings.max_achievements_per_update, time_policy=time_policy
+        ),
+        reader=Reader(db, catalog, paging_key),
+        verifier=verifier,
+        rate_limiter=build_rate_limiter(settings),
+    )

@@ -1,0 +1,113 @@
+"""The service's settings: every environment variable Laurels reads is declared here.
+
+Nothing reads the environment at import time; `Settings.from_env()` is called by the
+command line or by whoever builds the app, so every test can build its own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import platformdirs
+
+from laurels.errors import ConfigurationError
+
+ENV_PREFIX = "LAURELS_"
+
+
+def default_database_url() -> str:
+    """A SQLite file in the user's data directory."""
+    directory = Path(platformdirs.user_data_dir("laurels", appauthor=False))
+    return f"sqlite:///{directory / 'laurels.db'}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    database_url: str = field(default_factory=default_database_url)
+    redis_url: str | None = None
+    # Public base URL used in links the service hands out (icons); None: from the request.
+    public_url: str | None = None
+    # Tokens minted elsewhere (a studio's login server): a PEM public key or a JWKS file.
+    trusted_keys_file: Path | None = None
+    trusted_issuer: str | None = None
+    # Rate limits per user and title (wire.md): burst and sustained windows.
+    rate_burst_requests: int = 100
+    rate_burst_seconds: int = 15
+    rate_sustained_requests: int = 300
+    rate_sustained_seconds: int = 300
+    # Offline deliveries: how old a `timeAchieved` may be before it is recorded as now.
+    time_achieved_window_seconds: int = 30 * 24 * 3600
+    time_achieved_skew_seconds: int = 300
+    # How often a process looks for configuration published by another process.
+    catalog_refresh_seconds: float = 2.0
+    # Group commit: at most this many updates share one transaction.
+    max_batch: int = 256
+    # Achievements accepted in one update body (wire.md: cap N, 400 above).
+    max_achievements_per_update: int = 32
+    max_body_bytes: int = 64 * 1024
+    pool_size: int = 8
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Read `LAURELS_*` variables; raises ConfigurationError naming a bad one."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name, kind in _ENV_FIELDS.items():
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is None or raw == "":
+                continue
+            try:
+                values[name] = kind(raw)
+            except ValueError as exc:
+                raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: {exc}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def with_changes(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, with the variable's name."""
+        if not self.database_url.startswith(("sqlite", "postgresql", "postgres")):
+            raise ConfigurationError(
+                "LAURELS_DATABASE_URL: must start with sqlite:// or postgresql://"
+            )
+        for name in (
+            "rate_burst_requests",
+            "rate_burst_seconds",
+            "rate_sustained_requests",
+            "rate_sustained_seconds",
+            "max_batch",
+            "max_achievements_per_update",
+            "pool_size",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be at least 1")
+        if self.trusted_keys_file is not None and not self.trusted_keys_file.is_file():
+            raise ConfigurationError(
+                f"LAURELS_TRUSTED_KEYS_FILE: {self.trusted_keys_file} is not a file"
+            )
+
+
+_ENV_FIELDS: dict[str, type] = {
+    "database_url": str,
+    "redis_url": str,
+    "public_url": str,
+    "trusted_keys_file": Path,
+    "trusted_issuer": str,
+    "rate_burst_requests": int,
+    "rate_burst_seconds": int,
+    "rate_sustained_requests": int,
+    "rate_sustained_seconds": int,
+    "time_achieved_window_seconds": int,
+    "time_achieved_skew_seconds": int,
+    "catalog_refresh_seconds": float,
+    "max_batch": int,
+    "max_achievements_per_update": int,
+    "max_body_bytes": int,
+    "pool_size": int,
+}

@@ -1,0 +1,1 @@
+"""Titles and their achievement configuration: drafts, published versions, media."""

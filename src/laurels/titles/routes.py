@@ -1,0 +1,28 @@
+"""Icons a studio uploaded as PNG files, served by content hash (immutable)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request, Response
+
+from laurels.errors import NotFound
+from laurels.titles.service import read_media
+
+router = APIRouter(tags=["media"])
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@router.get(
+    "/media/{sha256}.png", response_class=Response, responses={200: {"content": {"image/png": {}}}}
+)
+async def media(request: Request, sha256: str) -> Response:
+    if not SHA256.match(sha256):
+        raise NotFound("no such image")
+    async with request.app.state.runtime.db.read() as conn:
+        data = await read_media(conn, sha256=sha256)
+    return Response(
+        data,
+        media_type="image/png",
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )

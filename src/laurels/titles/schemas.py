@@ -1,0 +1,151 @@
+"""The configuration file of spec/config.md, with Xbox's limits.
+
+Every error names the path of its field (`achievements[3].gamerscore: ...`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+SANDBOX = re.compile(r"^(RETAIL|DEV\.[A-Za-z0-9_-]{1,32})$")
+ESTIMATED_TIME = re.compile(r"^\d{2}:[0-5]\d:[0-5]\d$")
+
+AchievementId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S+$")]
+Text44 = Annotated[str, StringConstraints(min_length=1, max_length=44)]
+Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Localized(_Strict):
+    name: Text44 | None = None
+    lockedDescription: Text100 | None = None
+    description: Text100 | None = None
+
+
+class Reward(_Strict):
+    type: Literal["InApp", "Art"]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=57)]
+    description: Annotated[str, StringConstraints(min_length=1, max_length=90)]
+    value: Annotated[str, StringConstraints(max_length=256)] = ""
+    # Art rewards show a picture: a URL or a PNG path, like an icon.
+    image: str | None = None
+
+
+class TimeWindow(_Strict):
+    startDate: str
+    endDate: str
+
+
+class AchievementConfig(_Strict):
+    id: AchievementId
+    name: Text44
+    lockedDescription: Text100
+    description: Text100
+    gamerscore: Annotated[int, Field(ge=0, le=200)]
+    secret: bool = False
+    icon: str | None = None
+    estimatedTime: str = "00:00:00"
+    deeplink: Annotated[str, StringConstraints(max_length=2048)] = ""
+    serverOnly: bool = False
+    type: Literal["Persistent", "Challenge"] = "Persistent"
+    timeWindow: TimeWindow | None = None
+    productId: Annotated[str, StringConstraints(max_length=64)] = ""
+    platforms: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = Field(
+        default_factory=list
+    )
+    rewards: Annotated[list[Reward], Field(max_length=2)] = Field(default_factory=list)
+    localized: dict[str, Localized] = Field(default_factory=dict)
+
+    @field_validator("estimatedTime")
+    @classmethod
+    def _estimated_time(cls, value: str) -> str:
+        if not ESTIMATED_TIME.match(value):
+            raise ValueError("must be HH:MM:SS")
+        return value
+
+    @field_validator("localized")
+    @classmethod
+    def _locales(cls, value: dict[str, Localized]) -> dict[str, Localized]:
+        for locale in value:
+            if not LOCALE.match(locale.lower()):
+                raise ValueError(f"{locale!r} is not a locale such as fr-FR")
+        return value
+
+    @field_validator("rewards")
+    @classmethod
+    def _one_of_each(cls, value: list[Reward]) -> list[Reward]:
+        kinds = [reward.type for reward in value]
+        for kind in ("Art", "InApp"):
+            if kinds.count(kind) > 1:
+                raise ValueError(f"at most one {kind} reward")
+        return value
+
+    @model_validator(mode="after")
+    def _challenge_window(self) -> AchievementConfig:
+        if self.type == "Challenge" and self.timeWindow is None:
+            raise ValueError("a Challenge needs a timeWindow")
+        return self
+
+
+class TitleSection(_Strict):
+    id: Annotated[int, Field(ge=1, le=0xFFFFFFFF)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    scid: str | None = None
+    defaultLocale: str = "en-US"
+    kind: Literal["title-managed", "event-based"] = "title-managed"
+
+    @field_validator("scid")
+    @classmethod
+    def _scid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(uuid.UUID(value)).lower()
+        except ValueError:
+            raise ValueError(
+                "must be a GUID such as 6a2e0100-0000-0000-0000-00005f1d2c3b"
+            ) from None
+
+    @field_validator("defaultLocale")
+    @classmethod
+    def _default_locale(cls, value: str) -> str:
+        if not LOCALE.match(value.lower()):
+            raise ValueError(f"{value!r} is not a locale such as en-US")
+        return value
+
+
+class ConfigFile(_Strict):
+    title: TitleSection
+    achievements: Annotated[list[AchievementConfig], Field(min_length=1, max_length=1000)]
+
+    @field_validator("achievements")
+    @classmethod
+    def _unique_ids(cls, value: list[AchievementConfig]) -> list[AchievementConfig]:
+        first: dict[str, int] = {}
+        for index, achievement in enumerate(value):
+            if achievement.id in first:
+                raise ValueError(
+                    f"id {achievement.id!r} is used by achievements[{first[achievement.id]}]"
+                    f" and achievements[{index}]"
+                )
+            first[achievement.id] = index
+        return value
+
+
+def is_sandbox_name(name: str) -> bool:
+    return bool(SANDBOX.match(name))

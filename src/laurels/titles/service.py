@@ -1,0 +1,349 @@
+"""Import, export and publish a title's configuration; store and serve icons.
+
+A draft is the validated file as a JSON document, with every icon resolved to a
+URL or a stored PNG (`media:<sha256>`). Publishing copies the draft into the next
+immutable version of one sandbox. Everything here is all-or-nothing: a file with
+any error changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from laurels.errors import InvalidConfig, NotFound
+from laurels.titles.schemas import ConfigFile, is_sandbox_name
+from laurels.titles.tables import config_versions, media, title_drafts, titles
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_ICON_BYTES = 1024 * 1024
+RANGES = {"gamerscore": "must be 0..200", "id": "must be 1..4294967295"}
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    title_id: int
+    sandbox: str
+    version: int
+    unchanged: bool
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """('achievements', 3, 'gamerscore') → 'achievements[3].gamerscore'."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(file)"
+
+
+def _message(error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx", {})
+    field = str(error["loc"][-1]) if error["loc"] else ""
+    if kind in ("less_than_equal", "greater_than_equal") and field in RANGES:
+        return RANGES[field]
+    known = {
+        "missing": "is required",
+        "extra_forbidden": "is not a known field",
+        "string_too_long": f"must be at most {ctx.get('max_length')} characters",
+        "string_too_short": "must not be empty",
+        "too_long": f"must have at most {ctx.get('max_length')} items",
+        "too_short": f"must have at least {ctx.get('min_length')} item(s)",
+        "int_type": "must be a whole number",
+        "string_type": "must be a string",
+        "bool_type": "must be true or false",
+        "literal_error": f"must be one of {ctx.get('expected')}",
+    }
+    return known.get(kind) or str(error["msg"]).removeprefix("Value error, ")
+
+
+def validation_problems(exc: ValidationError) -> list[str]:
+    return [f"{field_path(error['loc'])}: {_message(error)}" for error in exc.errors()]
+
+
+def parse_config(data: Any) -> ConfigFile:
+    """Validate a parsed file; raises InvalidConfig listing every problem."""
+    try:
+        return ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidConfig(validation_problems(exc)) from None
+
+
+def read_config_file(path: Path) -> ConfigFile:
+    """Read a YAML or JSON file (JSON is YAML); raises InvalidConfig on any problem."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidConfig([f"{path}: cannot read: {exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise InvalidConfig([f"{path}: not valid YAML or JSON: {exc}"]) from None
+    return parse_config(data)
+
+
+def _read_png(base_dir: Path, reference: str, where: str) -> bytes:
+    file = (base_dir / reference).resolve()
+    try:
+        data = file.read_bytes()
+    except OSError:
+        raise InvalidConfig([f"{where}: no such file {reference!r}"]) from None
+    if not data.startswith(PNG_SIGNATURE):
+        raise InvalidConfig([f"{where}: {reference!r} is not a PNG file"])
+    if len(data) > MAX_ICON_BYTES:
+        raise InvalidConfig([f"{where}: {reference!r} is larger than 1 MiB"])
+    return data
+
+
+def resolve_images(config: ConfigFile, base_dir: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The draft document, with every PNG path replaced by `media:<sha256>`, and the
+    PNGs to store. Raises InvalidConfig naming each bad reference."""
+    document = config.model_dump(mode="json")
+    pngs: dict[str, bytes] = {}
+    problems: list[str] = []
+
+    def resolve(holder: dict[str, Any], key: str, where: str) -> None:
+        reference = holder.get(key)
+        if not reference or reference.startswith(("http://", "https://", "media:")):
+            return
+        try:
+            data = _read_png(base_dir, reference, where)
+        except InvalidConfig as exc:
+            problems.extend(exc.problems)
+            return
+        digest = hashlib.sha256(data).hexdigest()
+        pngs[digest] = data
+        holder[key] = f"media:{digest}"
+
+    for i, achievement in enumerate(document["achievements"]):
+        resolve(achievement, "icon", f"achievements[{i}].icon")
+        for j, reward in enumerate(achievement["rewards"]):
+            resolve(reward, "image", f"achievements[{i}].rewards[{j}].image")
+    if problems:
+        raise InvalidConfig(problems)
+    return document, pngs
+
+
+def media_references(document: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for achievement in document["achievements"]:
+        images = [achievement.get("icon")] + [r.get("image") for r in achievement["rewards"]]
+        found.update(i.removeprefix("media:") for i in images if i and i.startswith("media:"))
+    return found
+
+
+async def import_config(
+    conn: AsyncConnection, *, config: ConfigFile, base_dir: Path, now_us: int
+) -> tuple[int, str]:
+    """Create or update the title's draft from a validated file; returns (title id,
+    scid). Raises InvalidConfig (nothing written) for a bad icon or a SCID change."""
+    document, pngs = resolve_images(config, base_dir)
+    title = config.title
+    existing = (
+        await conn.execute(select(titles.c.scid).where(titles.c.title_id == title.id))
+    ).scalar_one_or_none()
+    if existing is not None and title.scid is not None and title.scid != existing:
+        raise InvalidConfig([f"title.scid: title {title.id} already has SCID {existing}"])
+    scid = existing or title.scid or str(uuid.uuid4())
+    taken = (
+        await conn.execute(
+            select(titles.c.title_id).where(titles.c.scid == scid, titles.c.title_id != title.id)
+        )
+    ).scalar_one_or_none()
+    if taken is not None:
+        raise InvalidConfig([f"title.scid: {scid} belongs to title {taken}"])
+    await _check_media_exist(conn, document, set(pngs))
+    document["title"]["scid"] = scid
+    await _store_media(conn, pngs, now_us)
+    if existing is None:
+        await conn.execute(
+            titles.insert().values(title_id=title.id, scid=scid, name=title.name, created_at=now_us)
+        )
+    else:
+        await conn.execute(
+            titles.update().where(titles.c.title_id == title.id).values(name=title.name)
+        )
+    await _save_draft(conn, title.id, document, now_us)
+    return title.id, scid
+
+
+async def _check_media_exist(
+    conn: AsyncConnection, document: dict[str, Any], new: set[str]
+) -> None:
+    wanted = media_references(document) - new
+    if not wanted:
+        return
+    stored = set(
+        (await conn.execute(select(media.c.sha256).where(media.c.sha256.in_(wanted)))).scalars()
+    )
+    if missing := wanted - stored:
+        raise InvalidConfig([f"media:{sha}: no such stored image" for sha in sorted(missing)])
+
+
+async def _store_media(conn: AsyncConnection, pngs: dict[str, bytes], now_us: int) -> None:
+    if not pngs:
+        return
+    stored = set(
+        (await conn.execute(select(media.c.sha256).where(media.c.sha256.in_(list(pngs))))).scalars()
+    )
+    rows = [
+        {"sha256": sha, "content_type": "image/png", "data": data, "created_at": now_us}
+        for sha, data in pngs.items()
+        if sha not in stored
+    ]
+    if rows:
+        await conn.execute(media.insert(), rows)
+
+
+async def _save_draft(
+    conn: AsyncConnection, title_id: int, document: dict[str, Any], now_us: int
+) -> None:
+    text = canonical_json(document)
+    updated = await conn.execute(
+        title_drafts.update()
+        .where(title_drafts.c.title_id == title_id)
+        .values(document=text, updated_at=now_us)
+    )
+    if updated.rowcount == 0:
+        await conn.execute(
+            title_drafts.insert().values(title_id=title_id, document=text, updated_at=now_us)
+        )
+
+
+def canonical_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+async def load_draft(conn: AsyncConnection, *, title_id: int) -> dict[str, Any]:
+    """The title's draft document; NotFound when the title was never imported."""
+    text = (
+        await conn.execute(
+            select(title_drafts.c.document).where(title_drafts.c.title_id == title_id)
+        )
+    ).scalar_one_or_none()
+    if text is None:
+        raise NotFound(f"title {title_id} has no configuration; import one first")
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+async def export_config(conn: AsyncConnection, *, title_id: int) -> str:
+    """The draft as YAML, in the file format (stored icons as `media:<sha256>`)."""
+    document = await load_draft(conn, title_id=title_id)
+    return yaml.safe_dump(_without_defaults(document), sort_keys=False, allow_unicode=True)
+
+
+def _without_defaults(document: dict[str, Any]) -> dict[str, Any]:
+    defaults = ConfigFile.model_validate(
+        {
+            "title": {"id": 1, "name": "x"},
+            "achievements": [
+                {
+                    "id": "x",
+                    "name": "x",
+                    "lockedDescription": "x",
+                    "description": "x",
+                    "gamerscore": 0,
+                }
+            ],
+        }
+    ).model_dump(mode="json")
+    plain = defaults["achievements"][0]
+    achievements = [
+        {
+            k: v
+            for k, v in a.items()
+            if k not in plain
+            or v != plain[k]
+            or k in ("id", "name", "lockedDescription", "description", "gamerscore")
+        }
+        for a in document["achievements"]
+    ]
+    return {"title": document["title"], "achievements": achievements}
+
+
+async def publish(
+    conn: AsyncConnection, *, title_id: int, sandbox: str, now_us: int
+) -> PublishResult:
+    """Freeze the draft as the next version in `sandbox`. Publishing an unchanged
+    draft again creates nothing and returns the current version."""
+    if not is_sandbox_name(sandbox):
+        raise InvalidConfig([f"sandbox: {sandbox!r} is not RETAIL or DEV.<name>"])
+    document = canonical_json(await load_draft(conn, title_id=title_id))
+    latest = (
+        await conn.execute(
+            select(config_versions.c.version, config_versions.c.document)
+            .where(config_versions.c.sandbox == sandbox, config_versions.c.title_id == title_id)
+            .order_by(config_versions.c.version.desc())
+            .limit(1)
+        )
+    ).first()
+    if latest is not None and latest.document == document:
+        return PublishResult(title_id, sandbox, latest.version, unchanged=True)
+    version = 1 if latest is None else latest.version + 1
+    await conn.execute(
+        config_versions.insert().values(
+            sandbox=sandbox,
+            title_id=title_id,
+            version=version,
+            document=document,
+            published_at=now_us,
+        )
+    )
+    return PublishResult(title_id, sandbox, version, unchanged=False)
+
+
+async def read_media(conn: AsyncConnection, *, sha256: str) -> bytes:
+    data = (
+        await conn.execute(select(media.c.data).where(media.c.sha256 == sha256))
+    ).scalar_one_or_none()
+    if data is None:
+        raise NotFound("no such image")
+    return bytes(data)
+
+
+async def latest_versions(conn: AsyncConnection) -> dict[tuple[str, int], int]:
+    """(sandbox, title id) → newest published version."""
+    rows = await conn.execute(
+        select(
+            config_versions.c.sandbox,
+            config_versions.c.title_id,
+            func.max(config_versions.c.version),
+        ).group_by(config_versions.c.sandbox, config_versions.c.title_id)
+    )
+    return {(row[0], row[1]): row[2] for row in rows}
+
+
+async def load_version(
+    conn: AsyncConnection, *, sandbox: str, title_id: int, version: int
+) -> dict[str, Any] | None:
+    text = (
+        await conn.execute(
+            select(config_versions.c.document).where(
+                config_versions.c.sandbox == sandbox,
+                config_versions.c.title_id == title_id,
+                config_versions.c.version == version,
+            )
+        )
+    ).scalar_one_or_none()
+    if text is None:
+        return None
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+async def title_sandboxes(conn: AsyncConnection, *, scid: str) -> list[str]:
+    """The sandboxes a SCID is published in (to tell 403 from 404)."""
+    rows = await conn.execute(
+        select(config_versions.c.sandbox)
+        .distinct()
+        .join(titles, titles.c.title_id == config_versions.c.title_id)
+        .where(titles.c.scid == scid)
+    )
+    return list(rows.scalars())
