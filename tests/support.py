@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -190,9 +191,14 @@ async def running_service(settings: Settings) -> AsyncIterator[str]:
 
 @dataclass
 class ServeProcess:
-    process: subprocess.Popen[str]
+    """A `laurels serve` child process group; its output goes to a log file."""
+
+    process: subprocess.Popen[bytes]
     url: str
-    output: list[str]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -208,6 +214,19 @@ class ServeProcess:
                 self.kill()
 
 
+def _wait_for_url(process: subprocess.Popen[bytes], log: Path, deadline: float) -> str:
+    while time.monotonic() < deadline:
+        match = re.search(r"(http://127\.0\.0\.1:\d+)", log.read_text(errors="replace"))
+        if match:
+            return match.group(1)
+        if process.poll() is not None:
+            break
+        time.sleep(0.02)
+    process.kill()
+    process.wait(10)
+    raise RuntimeError(f"laurels serve did not start: {log.read_text(errors='replace')}")
+
+
 def start_serve(
     database_url: str,
     *,
@@ -216,28 +235,23 @@ def start_serve(
 ) -> ServeProcess:
     """`laurels serve --port 0` as a child process group; returns once it answers."""
     env = {**os.environ, "LAURELS_DATABASE_URL": database_url, **(extra_env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "laurels", "serve", "--port", "0", "--workers", str(workers)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"(http://127\.0\.0\.1:\d+)", line)
-    if not match:
-        process.kill()
-        raise RuntimeError(f"laurels serve did not start: {line}{process.stdout.read()}")
-    served = ServeProcess(process, match.group(1), [line])
+    log = Path(tempfile.mkstemp(prefix="laurels-serve-", suffix=".log")[1])
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "laurels", "serve", "--port", "0", "--workers", str(workers)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 30
+    served = ServeProcess(process, _wait_for_url(process, log, deadline), log)
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(served.url + "/healthz", timeout=1).status_code == 200:
                 return served
         if process.poll() is not None:
-            raise RuntimeError(f"laurels serve exited: {process.stdout.read()}")
+            raise RuntimeError(f"laurels serve exited: {served.output()}")
         time.sleep(0.05)
     served.kill()
     raise TimeoutError("laurels serve did not answer /healthz")
@@ -286,3 +300,29 @@ def pg_database(template: str | None = None) -> Iterator[str]:
         yield pg_url(name)
     finally:
         drop_pg_database(name)
+
+
+# --- images ------------------------------------------------------------------------
+
+
+def png_bytes(seed: int = 0, *, size: int | None = None) -> bytes:
+    """A valid 1x1 PNG whose pixel depends on `seed` (so different seeds give different
+    files); with `size`, padded to exactly that many bytes with a private chunk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+    pixel = bytes([0, seed % 256, (seed // 256) % 256, (seed // 65536) % 256])
+    body = header + chunk(b"IDAT", zlib.compress(pixel))
+    end = chunk(b"IEND", b"")
+    png = b"\x89PNG\r\n\x1a\n" + body + end
+    if size is not None:
+        padding = size - len(png) - 12
+        if padding < 0:
+            raise ValueError(f"a PNG cannot be smaller than {len(png) + 12} bytes here")
+        png = b"\x89PNG\r\n\x1a\n" + body + chunk(b"prVt", b"\0" * padding) + end
+    return png
