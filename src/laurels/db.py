@@ -109,11 +109,8 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self.write_engine.begin() as conn:
-                yield conn
-        except (OperationalError, OSError) as exc:
-            raise Unavailable("the database is unavailable; try again") from exc
+        async with self.write_engine.begin() as conn:
+            yield conn
 
     async def run_write(
         self, work: Callable[[AsyncConnection], Awaitable[T]], *, attempts: int = 5
@@ -125,10 +122,15 @@ class Database:
                 async with self.write() as conn:
                     return await work(conn)
             except DBAPIError as exc:
-                if attempt == attempts or not is_transient(exc):
-                    raise
-                log.warning("transient database conflict, retrying: %s", exc.orig)
-                await asyncio.sleep(0.005 * 2**attempt)
+                if attempt < attempts and is_transient(exc):
+                    log.warning("transient database conflict, retrying: %s", exc.orig)
+                    await asyncio.sleep(0.005 * 2**attempt)
+                    continue
+                if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                    raise Unavailable("the database is unavailable; try again") from exc
+                raise
+            except OSError as exc:
+                raise Unavailable("the database is unavailable; try again") from exc
         raise AssertionError("unreachable")
 
     async def ping(self) -> None:
