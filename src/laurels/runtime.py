@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from laurels.auth.service import TokenVerifier, ensure_signing_key, load_trusted_keys
 from laurels.db import Database
+from laurels.progress.batch import batch_store
 from laurels.progress.reads import Reader
 from laurels.progress.updates import TimePolicy, Updater
 from laurels.progress.writer import GroupCommitWriter
@@ -44,7 +45,7 @@ async def start_runtime(settings: Settings) -> Runtime:
     catalog = Catalog(db, refresh_seconds=settings.catalog_refresh_seconds)
     await catalog.start()
     writer = GroupCommitWriter(
-        db, max_batch=settings.max_batch, committers=1 if db.is_sqlite else 2
+        batch_store(db), max_batch=settings.max_batch, committers=1 if db.is_sqlite else 2
     )
     await writer.start()
     trusted = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, and_, bindparam, delete, select
+from sqlalchemy import ARRAY, Insert, Table, and_, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +34,11 @@ from laurels.progress.views import Progress
 from laurels.timefmt import format_time, from_micros
 
 PROGRESS_KEY = ("sandbox", "xuid", "scid", "achievement_id")
+_RETURNED = (
+    *(progress.c[name] for name in PROGRESS_KEY),
+    progress.c.percent,
+    progress.c.time_unlocked,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +71,21 @@ def _insert_for(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-@cache
-def _progress_upsert(dialect: str) -> Insert:
-    insert = _insert_for(dialect)(progress).values(
-        sandbox=bindparam("sandbox"),
-        xuid=bindparam("xuid"),
-        scid=bindparam("scid"),
-        achievement_id=bindparam("achievement_id"),
-        percent=bindparam("percent"),
-        time_unlocked=bindparam("time_unlocked"),
-        updated_at=bindparam("now"),
-    )
+_PROGRESS_VALUES = {
+    "sandbox": "sandbox",
+    "xuid": "xuid",
+    "scid": "scid",
+    "achievement_id": "achievement_id",
+    "percent": "percent",
+    "time_unlocked": "time_unlocked",
+    "updated_at": "now",
+}
+_PLAYER_VALUES = {"sandbox": "sandbox", "xuid": "xuid", "scid": "scid", "first_seen": "now"}
+
+
+def _keep_max(insert: Any) -> Insert:
+    """The max-register: update only when the new percentage is higher, and
+    return the row only when it changed."""
     upsert: Insert = insert.on_conflict_do_update(
         index_elements=list(PROGRESS_KEY),
         set_={
@@ -85,20 +94,42 @@ def _progress_upsert(dialect: str) -> Insert:
             "updated_at": insert.excluded.updated_at,
         },
         where=insert.excluded.percent > progress.c.percent,
-    ).returning(progress.c.percent, progress.c.time_unlocked)
+    ).returning(*_RETURNED)
     return upsert
+
+
+def _insert_new(insert: Any) -> Insert:
+    statement: Insert = insert.on_conflict_do_nothing().returning(
+        title_players.c.sandbox, title_players.c.xuid, title_players.c.scid
+    )
+    return statement
+
+
+def _row_values(table: Table, columns: dict[str, str], dialect: str) -> Any:
+    return _insert_for(dialect)(table).values(
+        {column: bindparam(param) for column, param in columns.items()}
+    )
+
+
+def _unnest_values(table: Table, columns: dict[str, str]) -> Any:
+    """PostgreSQL: one array per column; `unnest` zips them into rows."""
+    source = select(
+        *(
+            func.unnest(bindparam(param, type_=ARRAY(table.c[column].type)))
+            for column, param in columns.items()
+        )
+    )
+    return postgresql.insert(table).from_select(list(columns), source)
+
+
+@cache
+def _progress_upsert(dialect: str) -> Insert:
+    return _keep_max(_row_values(progress, _PROGRESS_VALUES, dialect))
 
 
 @cache
 def _player_insert(dialect: str) -> Insert:
-    insert = _insert_for(dialect)(title_players).values(
-        sandbox=bindparam("sandbox"),
-        xuid=bindparam("xuid"),
-        scid=bindparam("scid"),
-        first_seen=bindparam("now"),
-    )
-    statement: Insert = insert.on_conflict_do_nothing().returning(title_players.c.xuid)
-    return statement
+    return _insert_new(_row_values(title_players, _PLAYER_VALUES, dialect))
 
 
 @cache
@@ -121,85 +152,143 @@ def _sort_key(op: tuple[UpdateRequest, ItemUpdate]) -> tuple[str, str, str, str]
     return request.sandbox, request.xuid, request.scid, item.achievement_id
 
 
-async def apply_updates(
-    conn: AsyncConnection, requests: Sequence[UpdateRequest], *, now_us: int
-) -> list[bool]:
-    """Apply every request in one transaction; returns, per request, whether
-    anything changed. Rows are touched in key order, so concurrent transactions
-    never deadlock; the order of updates to one key is the order of arrival."""
-    dialect = conn.dialect.name
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One statement of a plan, by name (see `statements()`), with one parameter
+    set per row. The driver sends back the rows it returned, if any."""
+
+    statement: str
+    params: list[dict[str, Any]]
+    returns: bool = False
+
+
+Plan = Generator[Step, list[tuple[Any, ...]], list[bool]]
+Op = tuple[UpdateRequest, ItemUpdate]
+
+
+def _rounds(ops: list[Op]) -> list[list[Op]]:
+    """Round n holds the n-th update of each key, so a round touches a key once
+    and one key's updates keep their order of arrival."""
+    rounds: list[list[Op]] = []
+    seen: Counter[tuple[str, str, str, str]] = Counter()
+    for op in ops:
+        key = _sort_key(op)
+        if seen[key] == len(rounds):
+            rounds.append([])
+        rounds[seen[key]].append(op)
+        seen[key] += 1
+    return rounds
+
+
+def _progress_params(request: UpdateRequest, item: ItemUpdate, now_us: int) -> dict[str, Any]:
+    return {
+        "sandbox": request.sandbox,
+        "xuid": request.xuid,
+        "scid": request.scid,
+        "achievement_id": item.achievement_id,
+        "percent": item.percent,
+        "time_unlocked": item.unlock_time if item.percent >= 100 else None,
+        "now": now_us,
+    }
+
+
+def update_plan(requests: Sequence[UpdateRequest], *, now_us: int) -> Plan:
+    """The statements that apply `requests` in one transaction, as a generator
+    that yields each statement and receives the rows it returned (no I/O here: a
+    driver per database runs it). Returns, per request, whether anything changed.
+
+    Rows are touched in key order, so concurrent transactions never deadlock."""
     index = {id(request): i for i, request in enumerate(requests)}
-    ops = sorted(((r, item) for r in requests for item in r.items), key=_sort_key)
     changed = [False] * len(requests)
-    touched: dict[tuple[str, str, str], UpdateRequest] = {}
+    touched: set[tuple[str, str, str]] = set()
     unlocks: list[Unlock] = []
-    upsert = _progress_upsert(dialect)
-    for request, item in ops:
-        row = (
-            await conn.execute(
-                upsert,
-                {
-                    "sandbox": request.sandbox,
-                    "xuid": request.xuid,
-                    "scid": request.scid,
-                    "achievement_id": item.achievement_id,
-                    "percent": item.percent,
-                    "time_unlocked": item.unlock_time if item.percent >= 100 else None,
-                    "now": now_us,
-                },
-            )
-        ).first()
-        if row is None:
-            continue
-        changed[index[id(request)]] = True
-        touched[(request.sandbox, request.xuid, request.scid)] = request
-        if row.percent >= 100:
-            unlocks.append(Unlock(request, item.achievement_id, row.time_unlocked))
-    await _count_new_players(conn, sorted(touched), now_us)
-    await _record_unlocks(conn, unlocks, now_us)
+    ops = sorted(((r, item) for r in requests for item in r.items), key=_sort_key)
+    for round_ops in _rounds(ops):
+        rows = yield Step(
+            "progress_upsert", [_progress_params(r, item, now_us) for r, item in round_ops], True
+        )
+        stored = {tuple(row[:4]): row for row in rows}
+        for request, item in round_ops:
+            row = stored.get(_sort_key((request, item)))
+            if row is None:
+                continue
+            changed[index[id(request)]] = True
+            touched.add((request.sandbox, request.xuid, request.scid))
+            if row[4] >= 100:
+                unlocks.append(Unlock(request, item.achievement_id, row[5]))
+    yield from _player_steps(sorted(touched), now_us)
+    yield from _unlock_steps(unlocks, now_us)
     return changed
 
 
-async def _count_new_players(
-    conn: AsyncConnection, players: list[tuple[str, str, str]], now_us: int
-) -> None:
-    new: Counter[tuple[str, str]] = Counter()
-    statement = _player_insert(conn.dialect.name)
-    for sandbox, xuid, scid in players:
-        inserted = (
-            await conn.execute(
-                statement, {"sandbox": sandbox, "xuid": xuid, "scid": scid, "now": now_us}
-            )
-        ).first()
-        if inserted is not None:
-            new[(sandbox, scid)] += 1
-    await _bump(
-        conn,
-        "title_stats",
-        [{"sandbox": s, "scid": c, "amount": n} for (s, c), n in sorted(new.items())],
+def _player_steps(players: list[tuple[str, str, str]], now_us: int) -> Generator[Step, Any, None]:
+    if not players:
+        return
+    rows = yield Step(
+        "player_insert",
+        [
+            {"sandbox": sandbox, "xuid": xuid, "scid": scid, "now": now_us}
+            for sandbox, xuid, scid in players
+        ],
+        True,
     )
+    new = Counter((row[0], row[2]) for row in rows)
+    if new:
+        yield Step(
+            "title_stats",
+            [
+                {"sandbox": sandbox, "scid": scid, "amount": count}
+                for (sandbox, scid), count in sorted(new.items())
+            ],
+        )
+
+
+def _unlock_steps(unlocks: list[Unlock], now_us: int) -> Generator[Step, Any, None]:
+    if not unlocks:
+        return
+    counts = Counter((u.request.sandbox, u.request.scid, u.achievement_id) for u in unlocks)
+    yield Step(
+        "achievement_stats",
+        [
+            {"sandbox": sandbox, "scid": scid, "achievement_id": achievement_id, "amount": count}
+            for (sandbox, scid, achievement_id), count in sorted(counts.items())
+        ],
+    )
+    yield Step("activity_insert", [_activity_row(u, now_us) for u in unlocks])
+    yield Step("outbox_insert", [_outbox_row(u, now_us) for u in unlocks])
+
+
+@cache
+def statements(dialect: str) -> dict[str, Insert]:
+    """The plan's statements for one dialect."""
+    return {
+        "progress_upsert": _progress_upsert(dialect),
+        "player_insert": _player_insert(dialect),
+        "title_stats": _counter_upsert(dialect, "title_stats"),
+        "achievement_stats": _counter_upsert(dialect, "achievement_stats"),
+        "activity_insert": activity.insert().values(
+            {c.name: bindparam(c.name) for c in activity.columns if c.name != "id"}
+        ),
+        "outbox_insert": outbox.insert().values(
+            {c.name: bindparam(c.name) for c in outbox.columns if c.name != "id"}
+        ),
+    }
+
+
+@cache
+def bulk_statements() -> dict[str, Insert]:
+    """PostgreSQL: the statements that return rows, taking one array per column so
+    that a whole round of a batch is one statement."""
+    return {
+        "progress_upsert": _keep_max(_unnest_values(progress, _PROGRESS_VALUES)),
+        "player_insert": _insert_new(_unnest_values(title_players, _PLAYER_VALUES)),
+    }
 
 
 async def _bump(conn: AsyncConnection, table_name: str, rows: list[dict[str, Any]]) -> None:
     statement = _counter_upsert(conn.dialect.name, table_name)
     for row in rows:
         await conn.execute(statement, row)
-
-
-async def _record_unlocks(conn: AsyncConnection, unlocks: list[Unlock], now_us: int) -> None:
-    if not unlocks:
-        return
-    counts = Counter((u.request.sandbox, u.request.scid, u.achievement_id) for u in unlocks)
-    await _bump(
-        conn,
-        "achievement_stats",
-        [
-            {"sandbox": s, "scid": c, "achievement_id": a, "amount": n}
-            for (s, c, a), n in sorted(counts.items())
-        ],
-    )
-    await conn.execute(activity.insert(), [_activity_row(u, now_us) for u in unlocks])
-    await conn.execute(outbox.insert(), [_outbox_row(u, now_us) for u in unlocks])
 
 
 def _identity(unlock: Unlock) -> dict[str, Any]:

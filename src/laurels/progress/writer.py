@@ -13,9 +13,9 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from laurels.db import Database
 from laurels.errors import LaurelsError, Unavailable
-from laurels.progress.service import UpdateRequest, apply_updates
+from laurels.progress.batch import BatchStore
+from laurels.progress.service import UpdateRequest
 from laurels.timefmt import now_micros
 
 log = logging.getLogger(__name__)
@@ -25,13 +25,13 @@ Pending = tuple[UpdateRequest, "asyncio.Future[bool]"]
 class GroupCommitWriter:
     def __init__(
         self,
-        db: Database,
+        store: BatchStore,
         *,
         max_batch: int = 256,
         committers: int = 1,
         clock: Callable[[], int] = now_micros,
     ) -> None:
-        self._db = db
+        self._store = store
         self._max_batch = max_batch
         self._committers = committers
         self._clock = clock
@@ -54,6 +54,7 @@ class GroupCommitWriter:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._store.close()
 
     async def submit(self, request: UpdateRequest) -> bool:
         """Whether the request changed anything; returns only after the commit.
@@ -79,9 +80,7 @@ class GroupCommitWriter:
         requests = [request for request, _ in batch]
         now = self._clock()
         try:
-            results = await self._db.run_write(
-                lambda conn: apply_updates(conn, requests, now_us=now)
-            )
+            results = await self._store.apply(requests, now_us=now)
         except Exception as exc:
             if len(batch) > 1:
                 log.warning("a batch of %d failed (%s); retrying one by one", len(batch), exc)

@@ -1,0 +1,194 @@
+"""Drivers that run an update plan (`service.update_plan`) in one transaction.
+
+The plan is written once; each database gets the cheapest way to run it:
+- SQLite: the standard library's sqlite3 on one connection in a thread of its own.
+  A whole batch is one hop to that thread, `BEGIN IMMEDIATE` ... `COMMIT` with
+  `synchronous=FULL`, so a batch is one fsync and a 200 means on disk.
+- PostgreSQL: the asyncpg connection under SQLAlchemy's pool, with its prepared
+  statement cache, in an explicit transaction.
+Statements are SQLAlchemy Core constructs compiled once per dialect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+from sqlalchemy.engine import make_url
+
+from laurels.db import SQLITE_BUSY_TIMEOUT_MS, Database
+from laurels.errors import Unavailable
+from laurels.progress.service import (
+    Plan,
+    Step,
+    UpdateRequest,
+    bulk_statements,
+    statements,
+    update_plan,
+)
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 5
+TRANSIENT_SQLSTATES = {"40001", "40P01"}
+
+
+@dataclass(frozen=True)
+class Compiled:
+    sql: str
+    names: tuple[str, ...]
+
+    def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(params[name] for name in self.names)
+
+
+@cache
+def compiled(dialect: str) -> dict[str, Compiled]:
+    """Every statement of the plan as SQL for the driver; on PostgreSQL the ones
+    that return rows take arrays (a whole round in one statement)."""
+    target: Any = (
+        sqlite.dialect(paramstyle="qmark") if dialect == "sqlite" else pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
+    )
+    chosen = dict(statements(dialect))
+    if dialect == "postgresql":
+        chosen.update(bulk_statements())
+    result = {}
+    for name, statement in chosen.items():
+        done = statement.compile(dialect=target)
+        result[name] = Compiled(done.string, tuple(done.positiontup or ()))
+    return result
+
+
+class BatchStore(Protocol):
+    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> list[bool]:
+        """Apply in one transaction; per request, whether anything changed."""
+
+    async def close(self) -> None: ...
+
+
+class SqliteBatchStore:
+    """One sqlite3 connection, used only from its own thread."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="laurels-sqlite-writer")
+        self._conn: sqlite3.Connection | None = None
+        self._statements = compiled("sqlite")
+
+    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> list[bool]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._apply, requests, now_us)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._conn = conn
+        return self._conn
+
+    def _apply(self, requests: Sequence[UpdateRequest], now_us: int) -> list[bool]:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self._transaction(update_plan(requests, now_us=now_us))
+            except sqlite3.OperationalError as exc:
+                if attempt == ATTEMPTS or "locked" not in str(exc):
+                    raise Unavailable("the database is unavailable; try again") from exc
+                log.warning("SQLite busy, retrying: %s", exc)
+                time.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+    def _transaction(self, plan: Plan) -> list[bool]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows: Any = None  # sending None starts the plan
+            while True:
+                try:
+                    step = plan.send(rows)
+                except StopIteration as done:
+                    conn.execute("COMMIT")
+                    result: list[bool] = done.value
+                    return result
+                rows = self._run(conn, step)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _run(self, conn: sqlite3.Connection, step: Step) -> list[tuple[Any, ...]]:
+        statement = self._statements[step.statement]
+        if not step.returns:
+            conn.executemany(statement.sql, [statement.args(p) for p in step.params])
+            return []
+        rows: list[tuple[Any, ...]] = []
+        for params in step.params:
+            rows += conn.execute(statement.sql, statement.args(params)).fetchall()
+        return rows
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self._conn is not None:
+                self._conn.close()
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, shut)
+        self._executor.shutdown(wait=True)
+
+
+class PostgresBatchStore:
+    """Runs plans on asyncpg connections taken from the database's pool."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._statements = compiled("postgresql")
+
+    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> list[bool]:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._transaction(update_plan(requests, now_us=now_us))
+            except Exception as exc:
+                if attempt == ATTEMPTS or getattr(exc, "sqlstate", None) not in TRANSIENT_SQLSTATES:
+                    raise
+                log.warning("transient PostgreSQL conflict, retrying: %s", exc)
+                await asyncio.sleep(0.005 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _transaction(self, plan: Plan) -> list[bool]:
+        async with self._db.write_engine.connect() as sa_conn:
+            raw: Any = (await sa_conn.get_raw_connection()).driver_connection
+            async with raw.transaction():
+                rows: Any = None  # sending None starts the plan
+                while True:
+                    try:
+                        step = plan.send(rows)
+                    except StopIteration as done:
+                        result: list[bool] = done.value
+                        return result
+                    rows = await self._run(raw, step)
+
+    async def _run(self, raw: Any, step: Step) -> list[Any]:
+        statement = self._statements[step.statement]
+        if step.returns:  # one array per column
+            columns = [[params[name] for params in step.params] for name in statement.names]
+            return list(await raw.fetch(statement.sql, *columns))
+        await raw.executemany(statement.sql, [statement.args(p) for p in step.params])
+        return []
+
+    async def close(self) -> None:
+        return None
+
+
+def batch_store(db: Database) -> BatchStore:
+    if db.is_sqlite:
+        path = make_url(db.async_url).database
+        return SqliteBatchStore(str(Path(path or "")))
+    return PostgresBatchStore(db)
