@@ -149,3 +149,49 @@ def test_secrets_never_leak_before_unlock(data: st.DataObject, count: int) -> No
                 assert word not in text
         else:
             assert words[4 * n] in text  # shown once unlocked, or when not secret
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+fields = st.sampled_from(["action", "serviceConfigId", "titleId", "userId", "achievements"])
+item_fields = st.sampled_from(["id", "percentComplete", "timeAchieved", "extra"])
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_no_input_gets_a_500_or_changes_data(
+    threaded_service: tuple[str, str], data: st.DataObject
+) -> None:
+    """Malformed bodies, odd unicode and wrong types: a 4xx with the JSON error body,
+    and nothing stored."""
+    url, token = threaded_service
+    xuid = str(next(players))
+    body: Any = update_body([("1", 40)], xuid=xuid)
+    mutation = data.draw(st.sampled_from(["field", "item", "raw", "replace"]))
+    if mutation == "field":
+        body[data.draw(fields)] = data.draw(json_values)
+    elif mutation == "item":
+        body["achievements"][0][data.draw(item_fields)] = data.draw(json_values)
+    elif mutation == "replace":
+        body = data.draw(json_values)
+    content = (
+        json.dumps(body)
+        if mutation != "raw"
+        else data.draw(st.binary(max_size=64)).decode("latin-1")
+    ).encode()
+    path = f"{url}/users/xuid({xuid})/achievements/{SCID}"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    with httpx.Client(headers=headers, timeout=10) as client:
+        response = client.post(f"{path}/update", content=content)
+        assert response.status_code < 500, response.text
+        if response.status_code >= 400:
+            assert set(response.json()) == {"code", "source", "description"}
+            item = client.get(f"{path}/1").json()["achievements"][0]
+            assert item["progressState"] == "NotStarted"
