@@ -23,8 +23,10 @@ def require_redis() -> None:
     except OSError:
         if shutil.which("redis-server") is None:
             pytest.skip("Redis is not installed on this machine")
-        pytest.fail("Redis is installed but not running on 127.0.0.1:6379: redis-server "
-                    "--daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no")
+        pytest.fail(
+            "Redis is installed but not running on 127.0.0.1:6379: redis-server "
+            "--daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
+        )
 
 
 @pytest.mark.slow
@@ -35,6 +37,7 @@ async def test_workers_share_one_database(db: Database, database_url: str) -> No
     try:
         headers = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(base_url=service.url, headers=headers) as client:
+
             async def unlock(n: int) -> int:
                 xuid = str(9_000_000 + n)
                 body = update_body([("3", 100)], xuid=xuid)
@@ -63,7 +66,8 @@ async def test_rate_limits_are_shared_through_redis(db: Database, database_url: 
                 url = services[n % 2].url
                 body = update_body([("1", n + 1)], xuid=xuid)
                 response = await client.post(
-                    f"{url}/users/xuid({xuid})/achievements/{SCID}/update", json=body)
+                    f"{url}/users/xuid({xuid})/achievements/{SCID}/update", json=body
+                )
                 statuses.append(response.status_code)
             assert statuses == [200] * 10 + [429] * 4
             assert response.json()["maxRequests"] == 10

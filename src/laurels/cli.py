@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.db import Database
 from laurels.errors import InvalidConfig, LaurelsError
-from laurels.progress.routes import refuse_retail
+from laurels.progress.policy import refuse_retail
 from laurels.progress.service import reset_player
 from laurels.schema import upgrade
 from laurels.settings import Settings
@@ -59,16 +61,25 @@ def run(work: Callable[[Database], Coroutine[Any, Any, T]], db_url: str | None) 
     try:
         return asyncio.run(main())
     except InvalidConfig as exc:
-        for problem in exc.problems[1:]:
-            click.echo(f"  {problem}", err=True)
-        fail(
-            exc.problems[0]
-            if len(exc.problems) == 1
-            else f"{len(exc.problems)} problems, nothing imported: {exc.problems[0]}"
-        )
+        if len(exc.problems) > 1:
+            click.echo(f"laurels: {len(exc.problems)} problems, nothing changed:", err=True)
+            for problem in exc.problems:
+                click.echo(f"  {problem}", err=True)
+            sys.exit(1)
+        fail(exc.problems[0])
     except (LaurelsError, ValueError) as exc:
         fail(str(exc))
+    except (DBAPIError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        fail(f"cannot use the database {_safe(db_url)}: {reason}")
     raise AssertionError("unreachable")
+
+
+def _safe(url: str | None) -> str:
+    """The URL without its password, for messages."""
+    if url is None:
+        return "(default)"
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @click.group()
@@ -192,7 +203,7 @@ async def seed_demo(db: Database) -> str:
 
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -9,6 +9,7 @@ to the JSON error body of spec/wire.md. Nothing else raises HTTP errors.
     ├── NotFound              404, 4000
     ├── Conflict              409, 4000
     ├── PayloadTooLarge       413, 4000
+    ├── UnsupportedMediaType  415, 4000
     ├── RateLimited           429 (a body of its own)
     ├── Unavailable           503, 5300
     └── ConfigurationError    not HTTP: bad settings or a bad configuration file
@@ -60,6 +61,11 @@ class Conflict(LaurelsError):
 
 class PayloadTooLarge(LaurelsError):
     status = 413
+    code = 4000
+
+
+class UnsupportedMediaType(LaurelsError):
+    status = 415
     code = 4000
 
 

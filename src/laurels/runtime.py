@@ -6,7 +6,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from laurels.auth.service import TokenVerifier, ensure_signing_key, load_trusted_keys
+from laurels.auth.service import (
+    TokenVerifier,
+    ensure_signing_key,
+    load_signing_keys,
+    load_trusted_keys,
+)
 from laurels.db import Database
 from laurels.progress.batch import batch_store
 from laurels.progress.reads import Reader
@@ -42,6 +47,8 @@ async def start_runtime(settings: Settings) -> Runtime:
     db = Database(settings.database_url, pool_size=settings.pool_size)
     await upgrade(db)
     key = await ensure_signing_key(db)
+    async with db.read() as conn:
+        own_keys = await load_signing_keys(conn)  # every stored key stays valid
     catalog = Catalog(db, refresh_seconds=settings.catalog_refresh_seconds)
     await catalog.start()
     writer = GroupCommitWriter(
@@ -49,7 +56,7 @@ async def start_runtime(settings: Settings) -> Runtime:
     )
     await writer.start()
     trusted = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None
-    verifier = TokenVerifier([key], trusted_keys=trusted, trusted_issuer=settings.trusted_issuer)
+    verifier = TokenVerifier(own_keys, trusted_keys=trusted, trusted_issuer=settings.trusted_issuer)
     paging_key = hashlib.sha256(b"laurels-paging:" + key.private_key.private_bytes_raw()).digest()
     time_policy = TimePolicy(
         skew_us=settings.time_achieved_skew_seconds * 1_000_000,

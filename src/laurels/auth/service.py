@@ -34,6 +34,7 @@ from laurels.titles.schemas import is_sandbox_name
 ISSUER = "laurels"
 TRUSTED_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 MAX_TTL_SECONDS = 30 * 24 * 3600
+KEY_LOCK = 0x1A0E16  # any constant: serializes the first key's creation on PostgreSQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,8 @@ async def ensure_signing_key(db: Database) -> SigningKey:
     if keys:
         return keys[0]
     async with db.write() as conn:
+        if conn.dialect.name == "postgresql":  # two first starts at once make one key
+            await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({KEY_LOCK})")
         keys = await load_signing_keys(conn)
         if not keys:
             await conn.execute(signing_keys.insert().values(_new_key_row(int(time.time() * 1e6))))
@@ -121,6 +124,8 @@ def mint_token(
     one sandbox. Raises ValueError for impossible arguments."""
     if not is_sandbox_name(sandbox):
         raise ValueError(f"{sandbox!r} is not a sandbox name (RETAIL or DEV.<name>)")
+    if not 1 <= title_id <= 0xFFFFFFFF:
+        raise ValueError("title id must be 1..4294967295")
     if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
         raise ValueError(f"ttl must be between 1 and {MAX_TTL_SECONDS} seconds")
     if server == (xuid is not None):
@@ -207,6 +212,8 @@ class TokenVerifier:
             del self._cache[token]
             raise Unauthorized("token expired")
         principal = _principal(self._decode(token))
+        if principal.expires_at <= moment:
+            raise Unauthorized("token expired")
         self._cache[token] = principal
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -235,11 +242,9 @@ class TokenVerifier:
                 key,
                 algorithms=algorithms,
                 issuer=issuer,
-                options={"require": ["exp", "iss"]},
-                leeway=0,
+                # Expiry is checked by verify() against its clock, cached or not.
+                options={"require": ["exp", "iss"], "verify_exp": False},
             )
-        except jwt.ExpiredSignatureError:
-            raise Unauthorized("token expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"invalid token: {exc}") from None
         return claims

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from laurels.errors import ResetRefused
+from laurels.titles.schemas import is_sandbox_name
+
 RARE_BELOW_PERCENT = 10.0
 
 
@@ -69,3 +72,14 @@ def choose_locale(wanted: Iterable[str], available: Iterable[str], default: str)
             if candidate_lower.split("-")[0] == language:
                 return candidate
     return default
+
+
+def refuse_retail(sandbox: str) -> None:
+    """Resets are for development sandboxes: raise ResetRefused for any other."""
+    if not is_sandbox_name(sandbox):
+        raise ResetRefused(f"{sandbox!r} is not a sandbox name (RETAIL or DEV.<name>)")
+    if not sandbox.startswith("DEV."):
+        raise ResetRefused(
+            f"player data in {sandbox} cannot be reset; resets are only "
+            "possible in development sandboxes (DEV.*)"
+        )

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from laurels.auth.service import Principal, parse_authorization
-from laurels.errors import BadRequest, PayloadTooLarge, ResetRefused
+from laurels.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
 from laurels.progress.identifiers import parse_scid, parse_xuid
-from laurels.progress.policy import choose_locale, parse_accept_language
+from laurels.progress.policy import choose_locale, parse_accept_language, refuse_retail
 from laurels.progress.reads import MAX_PAGE, ORDERS, ListQuery
 from laurels.progress.schemas import AchievementsPage, ErrorBody, RateLimitBody
 from laurels.progress.service import reset_player
@@ -23,7 +23,7 @@ from laurels.titles.catalog import PublishedTitle
 router = APIRouter(tags=["achievements"])
 CONTRACT_VERSIONS = {"2"}
 ERRORS: dict[int | str, dict[str, Any]] = {
-    **{status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413)},
+    **{status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 415)},
     429: {"model": RateLimitBody},
 }
 
@@ -57,6 +57,10 @@ def _scid(text: str) -> str:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    """The JSON body, refused unless sent as JSON and within `limit` bytes."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType("the body must be sent as Content-Type: application/json")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body is larger than {limit} bytes")
@@ -200,18 +204,12 @@ async def reset_achievements(request: Request, xuid: str, scid: str) -> Response
     principal.require_server("resetting a player")
     scid = _scid(scid)
     title = await rt.catalog.by_scid(principal.sandbox, scid)
-    if title is None or title.title_id != principal.title_id:
-        raise BadRequest(f"SCID {scid} is not this credential's title")
+    if title is None:
+        raise NotFound(f"no title with SCID {scid} in sandbox {principal.sandbox}")
+    if title.title_id != principal.title_id:
+        raise Forbidden(f"this server credential is for title {principal.title_id}")
     refuse_retail(principal.sandbox)
     await rt.db.run_write(
         lambda conn: reset_player(conn, sandbox=principal.sandbox, xuid=player, scid=scid)
     )
     return Response(status_code=204)
-
-
-def refuse_retail(sandbox: str) -> None:
-    if not sandbox.startswith("DEV."):
-        raise ResetRefused(
-            f"player data in {sandbox} cannot be reset; resets are only "
-            "possible in development sandboxes (DEV.*)"
-        )

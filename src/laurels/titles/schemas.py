@@ -14,8 +14,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -63,7 +63,7 @@ class AchievementConfig(_Strict):
     deeplink: Annotated[str, StringConstraints(max_length=2048)] = ""
     serverOnly: bool = False
     type: Literal["Persistent", "Challenge"] = "Persistent"
-    timeWindow: TimeWindow | None = None
+    timeWindow: Annotated[TimeWindow | None, Field(validate_default=True)] = None
     productId: Annotated[str, StringConstraints(max_length=64)] = ""
     platforms: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = Field(
         default_factory=list
@@ -95,11 +95,12 @@ class AchievementConfig(_Strict):
                 raise ValueError(f"at most one {kind} reward")
         return value
 
-    @model_validator(mode="after")
-    def _challenge_window(self) -> AchievementConfig:
-        if self.type == "Challenge" and self.timeWindow is None:
+    @field_validator("timeWindow")
+    @classmethod
+    def _challenge_window(cls, value: TimeWindow | None, info: ValidationInfo) -> TimeWindow | None:
+        if value is None and info.data.get("type") == "Challenge":
             raise ValueError("a Challenge needs a timeWindow")
-        return self
+        return value
 
 
 class TitleSection(_Strict):

@@ -61,6 +61,10 @@ def _message(error: Any) -> str:
         "string_type": "must be a string",
         "bool_type": "must be true or false",
         "literal_error": f"must be one of {ctx.get('expected')}",
+        "model_type": "must be a mapping of fields",
+        "model_attributes_type": "must be a mapping of fields",
+        "dict_type": "must be a mapping",
+        "list_type": "must be a list",
     }
     return known.get(kind) or str(error["msg"]).removeprefix("Value error, ")
 

@@ -1,0 +1,415 @@
+"""The `laurels` command line (spec/config.md), run as the real command on both
+databases: exit status, a one-line reason on stderr, and what it leaves behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from laurels.auth.service import SigningKey, TokenVerifier, load_signing_keys
+from laurels.db import Database
+from laurels.progress.service import read_progress
+from laurels.schema import is_current
+from laurels.settings import Settings
+from laurels.titles import service as titles
+from laurels.titles.tables import title_drafts
+from laurels.titles.tables import titles as titles_table
+from tests.support import (
+    SCID,
+    TITLE_ID,
+    XUID,
+    free_socket,
+    pg_database,
+    png_bytes,
+    publish_config,
+    running_service,
+    title_config,
+    token_for,
+)
+
+T = TypeVar("T")
+
+
+def laurels(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command, with only this test's database in its environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAURELS_")}
+    env["LAURELS_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "laurels", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def laurels_many(database_url: str, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """Independent commands at once (each spends most of its time importing)."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda args: laurels(database_url, *args), commands))
+
+
+def with_db(database_url: str, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def main() -> T:
+        db = Database(database_url, pool_size=1)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def failed_with_one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0, result
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+async def draft_state(db: Database) -> tuple[int, list[tuple[Any, ...]]]:
+    async with db.read() as conn:
+        count = (await conn.execute(select(func.count()).select_from(titles_table))).scalar_one()
+        drafts = [tuple(r) for r in await conn.execute(select(title_drafts))]
+    return int(count), drafts
+
+
+def write_yaml(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def broken_file(tmp_path: Path) -> Path:
+    """A file whose only error is `achievements[1].gamerscore`."""
+    broken = title_config(3)
+    broken["achievements"][1]["gamerscore"] = 300
+    return write_yaml(tmp_path / "broken.yaml", broken)
+
+
+@pytest.fixture(
+    params=[
+        d for d in os.environ.get("LAURELS_TEST_DATABASES", "sqlite,postgresql").split(",") if d
+    ]
+)
+def new_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database without any schema (a SQLite file that does not exist yet)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'new' / 'dir' / 'laurels.db'}"
+        return
+    request.getfixturevalue("pg_template")  # skips or fails as for every other test
+    with pg_database() as url:
+        yield url
+
+
+def test_first_commands_create_the_schema(new_database_url: str, tmp_path: Path) -> None:
+    # Three commands at once on a database without a schema, named by --db (which wins
+    # over LAURELS_DATABASE_URL): each upgrades it (they must not trip over each other)
+    # and fails for its own reason, in one line.
+    decoy = tmp_path / "decoy"
+    db = ["--db", new_database_url]
+    imported, exported, published = laurels_many(
+        f"sqlite:///{decoy / 'unused.db'}",
+        ["config", "import", str(broken_file(tmp_path)), *db],
+        ["config", "export", "--title-id", "999", *db],
+        ["config", "publish", "--title-id", "999", "--sandbox", "DEV.1", *db],
+    )
+    assert failed_with_one_line(imported).endswith("achievements[1].gamerscore: must be 0..200")
+    assert "999" in failed_with_one_line(exported)
+    assert "999" in failed_with_one_line(published)
+    assert with_db(new_database_url, is_current)
+    assert with_db(new_database_url, draft_state) == (0, [])
+    assert not decoy.exists()
+
+
+def test_an_unusable_database_is_a_one_line_reason(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    with free_socket() as closed:  # bound, never listening: connection refused
+        port = closed.getsockname()[1]
+        urls = [
+            f"postgresql://postgres@127.0.0.1:{port}/laurels",
+            "postgresql://postgres@127.0.0.1:5432/laurels_no_such_database",
+            f"sqlite:///{tmp_path / 'a-file' / 'laurels.db'}",
+        ]
+        with ThreadPoolExecutor(len(urls)) as pool:
+            results = list(
+                pool.map(lambda url: laurels(url, "config", "export", "--title-id", "1"), urls)
+            )
+    for result in results:
+        reason = failed_with_one_line(result)
+        assert reason.startswith("laurels: ")
+        assert "Traceback" not in reason
+
+
+def test_config_import_export_publish(database_url: str, tmp_path: Path) -> None:
+    (tmp_path / "icons").mkdir()
+    (tmp_path / "icons" / "one.png").write_bytes(png_bytes(1))
+    good = title_config(3)
+    good["achievements"][0]["icon"] = "icons/one.png"
+
+    # A good file, given as JSON, with an icon path relative to the file.
+    good_file = tmp_path / "game.json"
+    good_file.write_text(json.dumps(good), encoding="utf-8")
+    imported = laurels(database_url, "config", "import", str(good_file))
+    assert imported.returncode == 0, imported.stderr
+    assert str(TITLE_ID) in imported.stdout
+    assert SCID in imported.stdout
+    assert imported.stderr == ""
+    before = with_db(database_url, draft_state)
+    assert before[0] == 1
+
+    # Then, at once: export it, import a file with several errors (every path named,
+    # nothing changed), and publish.
+    several = title_config(3)
+    several["achievements"][0]["name"] = "n" * 45
+    several["achievements"][2]["gamerscore"] = -1
+    publish = ["config", "publish", "--title-id", str(TITLE_ID), "--sandbox", "DEV.1"]
+    exported, worse, first = laurels_many(
+        database_url,
+        ["config", "export", "--title-id", str(TITLE_ID)],
+        ["config", "import", str(write_yaml(tmp_path / "several.yaml", several))],
+        publish,
+    )
+    assert exported.returncode == 0, exported.stderr
+    document = yaml.safe_load(exported.stdout)
+    assert titles.parse_config(document).model_dump(mode="json") == with_db(
+        database_url, _load_draft
+    )
+    assert document["achievements"][0]["icon"].startswith("media:")
+
+    assert worse.returncode != 0
+    assert worse.stdout == ""
+    assert "achievements[0].name: must be at most 44 characters" in worse.stderr
+    assert "achievements[2].gamerscore: must be 0..200" in worse.stderr
+    assert with_db(database_url, draft_state) == before
+
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"\bversion 1\b", first.stdout)
+    assert "unchanged" not in first.stdout
+    again = laurels(database_url, *publish)
+    assert again.returncode == 0, again.stderr
+    assert "unchanged" in again.stdout
+    assert re.search(r"\bversion 1\b", again.stdout)
+
+
+async def _load_draft(db: Database) -> dict[str, Any]:
+    async with db.read() as conn:
+        return await titles.load_draft(conn, title_id=TITLE_ID)
+
+
+def test_tokens_from_the_command_line(database_url: str) -> None:
+    token = ["token", "--title-id", str(TITLE_ID)]
+    # The first command creates the signing key; the others run at once.
+    player = laurels(database_url, *token, "--xuid", XUID, "--sandbox", "DEV.1")
+    assert player.returncode == 0, player.stderr
+    assert player.stdout.endswith("\n")
+    assert len(player.stdout.splitlines()) == 1
+    assert player.stderr == ""
+    server, bad_sandbox, both = laurels_many(
+        database_url,
+        [*token, "--server", "--sandbox", "DEV.2", "--ttl", "120"],
+        [*token, "--xuid", XUID, "--sandbox", "PROD"],
+        [*token, "--xuid", XUID, "--server", "--sandbox", "DEV.1"],
+    )
+    assert server.returncode == 0, server.stderr
+    assert len(server.stdout.splitlines()) == 1
+    assert "PROD" in failed_with_one_line(bad_sandbox)
+    failed_with_one_line(both)
+
+    verifier = TokenVerifier(with_db(database_url, _signing_keys))
+    principal = verifier.verify(player.stdout.strip())
+    assert (principal.kind, principal.xuid, principal.title_id, principal.sandbox) == (
+        "player",
+        XUID,
+        TITLE_ID,
+        "DEV.1",
+    )
+    server_principal = verifier.verify(server.stdout.strip())
+    assert (server_principal.kind, server_principal.xuid, server_principal.sandbox) == (
+        "server",
+        None,
+        "DEV.2",
+    )
+    assert time.time() + 60 < server_principal.expires_at <= time.time() + 121
+
+
+async def _signing_keys(db: Database) -> list[SigningKey]:
+    async with db.read() as conn:
+        return await load_signing_keys(conn)
+
+
+def update_json(*items: tuple[str, int]) -> dict[str, Any]:
+    return {
+        "action": "progressUpdate",
+        "serviceConfigId": SCID,
+        "titleId": TITLE_ID,
+        "userId": XUID,
+        "achievements": [{"id": i, "percentComplete": p} for i, p in items],
+    }
+
+
+async def test_player_reset(database_url: str, db: Database, settings: Settings) -> None:
+    await publish_config(db, title_config(3), "DEV.1")
+    await publish_config(db, title_config(3), "RETAIL")
+    minted = await asyncio.to_thread(
+        laurels,
+        database_url,
+        *("token", "--xuid", XUID, "--title-id", str(TITLE_ID), "--sandbox", "DEV.1"),
+    )
+    assert minted.returncode == 0, minted.stderr
+    tokens = {"DEV.1": minted.stdout.strip(), "RETAIL": await token_for(db, sandbox="RETAIL")}
+    async with running_service(settings) as url, httpx.AsyncClient(base_url=url) as client:
+        for sandbox, token in tokens.items():  # the command's token works on the service
+            update = await client.post(
+                f"/users/xuid({XUID})/achievements/{SCID}/update",
+                json=update_json(("1", 100), ("2", 40)),
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert update.status_code == 200, (sandbox, update.text)
+
+        reset = ["player", "reset", "--xuid", XUID, "--title-id", str(TITLE_ID), "--sandbox"]
+        refused, done = await asyncio.to_thread(
+            laurels_many, database_url, [*reset, "RETAIL"], [*reset, "DEV.1"]
+        )
+        reason = failed_with_one_line(refused)
+        assert "only possible in development sandboxes" in reason
+        assert done.returncode == 0, done.stderr
+        assert len(await progress_of(db, "RETAIL")) == 2
+        assert await progress_of(db, "DEV.1") == {}
+
+        page = await client.get(
+            f"/users/xuid({XUID})/achievements",
+            params={"titleId": TITLE_ID},
+            headers={"Authorization": f"Bearer {tokens['DEV.1']}"},
+        )
+        assert page.status_code == 200
+        assert {a["progressState"] for a in page.json()["achievements"]} == {"NotStarted"}
+
+
+async def progress_of(db: Database, sandbox: str) -> dict[Any, Any]:
+    async with db.read() as conn:
+        return dict(await read_progress(conn, sandbox=sandbox, xuid=XUID, scids=[SCID]))
+
+
+# --- laurels serve --demo ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def serving_demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAURELS_")}
+    env["LAURELS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'demo.db'}"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "laurels", "serve", "--demo", "--port", "0"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        yield process, log
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+
+def curl_request(line: str) -> httpx.Request:
+    """The request a printed `curl` command line would make."""
+    words = shlex.split(line)
+    assert words[0] == "curl", line
+    method, url, headers, body = "GET", "", {}, None
+    position = 1
+    while position < len(words):
+        word = words[position]
+        if word in ("-X", "-H", "-d"):
+            value = words[position + 1]
+            position += 2
+            if word == "-X":
+                method = value
+            elif word == "-H":
+                name, _, content = value.partition(":")
+                headers[name.strip()] = content.strip()
+            else:
+                body, method = value, method if method != "GET" else "POST"
+            continue
+        if word.startswith("http"):
+            url = word
+        else:
+            assert word in ("-i", "-s"), f"unexpected curl option {word!r}"
+        position += 1
+    return httpx.Request(method, url, headers=headers, content=body)
+
+
+def test_serve_demo_prints_a_working_curl_command(tmp_path: Path) -> None:
+    with serving_demo(tmp_path) as (process, log):
+        deadline = time.monotonic() + 30
+        lines: list[str] = []
+        while time.monotonic() < deadline:
+            lines = log.read_text(errors="replace").splitlines()
+            if sum(line.strip().startswith("curl ") for line in lines) >= 2:
+                break
+            assert process.poll() is None, "\n".join(lines)
+            time.sleep(0.05)
+        else:
+            pytest.fail("no curl lines within 30 s:\n" + "\n".join(lines))
+        output = "\n".join(lines)
+        match = re.search(r"http://127\.0\.0\.1:\d+", output)
+        assert match, output
+        url = match.group(0)
+        [token_line] = [line for line in lines if line.startswith("Player token:")]
+        token = token_line.removeprefix("Player token:").strip()
+        update_line, list_line = [
+            line.strip() for line in lines if line.strip().startswith("curl ")
+        ]
+
+        update = curl_request(update_line)
+        listing = curl_request(list_line)
+        assert str(update.url).startswith(url + "/users/xuid(")
+        assert update.method == "POST"
+        assert update.headers["authorization"] == f"Bearer {token}"
+
+        with httpx.Client(timeout=10) as client:
+            while True:  # the banner is printed just before the server listens
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get(url + "/healthz").status_code == 200:
+                        break
+                assert time.monotonic() < deadline, "the demo service did not answer"
+                assert process.poll() is None, log.read_text(errors="replace")
+                time.sleep(0.05)
+            first = client.send(update)
+            assert first.status_code == 200, first.text
+            assert first.content == b""
+            second = client.send(curl_request(update_line))
+            assert second.status_code == 304
+            shown = client.send(listing)
+            assert shown.status_code == 200
+            by_id = {a["id"]: a for a in shown.json()["achievements"]}
+            assert by_id["1"]["progressState"] == "Achieved"
+
+        # SIGTERM stops it (uvicorn shuts down, then re-raises the signal).
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(15) in (0, -signal.SIGTERM), log.read_text(errors="replace")

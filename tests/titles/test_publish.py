@@ -1,0 +1,332 @@
+"""Import, publish and export (spec/config.md) on both databases: versions are
+immutable and per sandbox, a failed import changes nothing, icons are served."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from laurels.db import Database
+from laurels.errors import InvalidConfig
+from laurels.settings import Settings
+from laurels.timefmt import now_micros
+from laurels.titles import service as titles
+from laurels.titles.tables import config_versions, media, title_drafts
+from laurels.titles.tables import titles as titles_table
+from tests.support import (
+    SCID,
+    TITLE_ID,
+    XUID,
+    png_bytes,
+    publish_config,
+    running_service,
+    title_config,
+    token_for,
+)
+
+TABLES: list[Table] = [titles_table, title_drafts, config_versions, media]
+
+
+async def import_config(
+    db: Database, config: dict[str, Any], base_dir: Path = Path(".")
+) -> tuple[int, str]:
+    parsed = titles.parse_config(config)
+
+    async def work(conn: AsyncConnection) -> tuple[int, str]:
+        return await titles.import_config(
+            conn, config=parsed, base_dir=base_dir, now_us=now_micros()
+        )
+
+    return await db.run_write(work)
+
+
+async def publish(
+    db: Database, sandbox: str = "DEV.1", title_id: int = TITLE_ID
+) -> titles.PublishResult:
+    async def work(conn: AsyncConnection) -> titles.PublishResult:
+        return await titles.publish(conn, title_id=title_id, sandbox=sandbox, now_us=now_micros())
+
+    return await db.run_write(work)
+
+
+async def draft(db: Database, title_id: int = TITLE_ID) -> dict[str, Any]:
+    async with db.read() as conn:
+        return await titles.load_draft(conn, title_id=title_id)
+
+
+async def stored_version(db: Database, sandbox: str, version: int) -> str:
+    async with db.read() as conn:
+        text = (
+            await conn.execute(
+                select(config_versions.c.document).where(
+                    config_versions.c.sandbox == sandbox,
+                    config_versions.c.title_id == TITLE_ID,
+                    config_versions.c.version == version,
+                )
+            )
+        ).scalar_one()
+    return str(text)
+
+
+async def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the configuration tables, in key order."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    async with db.read() as conn:
+        for table in TABLES:
+            rows = await conn.execute(select(table).order_by(*table.primary_key.columns))
+            found[table.name] = [tuple(row) for row in rows]
+    return found
+
+
+def renamed(config: dict[str, Any], name: str) -> dict[str, Any]:
+    changed = copy.deepcopy(config)
+    changed["achievements"][0]["name"] = name
+    return changed
+
+
+async def test_import_then_publish_creates_version_1(db: Database) -> None:
+    title_id, scid = await import_config(db, title_config(3))
+    assert (title_id, scid) == (TITLE_ID, SCID)
+    result = await publish(db)
+    assert result == titles.PublishResult(TITLE_ID, "DEV.1", 1, unchanged=False)
+    assert titles.parse_config(await draft(db)) == titles.parse_config(title_config(3))
+
+
+async def test_versions_are_numbered_and_immutable(db: Database) -> None:
+    await import_config(db, title_config(3))
+    assert (await publish(db)).version == 1
+    version_1 = await stored_version(db, "DEV.1", 1)
+
+    again = await publish(db)
+    assert (again.version, again.unchanged) == (1, True)
+    await import_config(db, title_config(3))  # the same file again: still unchanged
+    assert (await publish(db)).unchanged
+
+    await import_config(db, renamed(title_config(3), "Renamed"))
+    second = await publish(db)
+    assert (second.version, second.unchanged) == (2, False)
+    assert await stored_version(db, "DEV.1", 1) == version_1
+    assert "Renamed" not in version_1
+    assert "Renamed" in await stored_version(db, "DEV.1", 2)
+
+
+async def test_sandboxes_have_their_own_versions(db: Database) -> None:
+    await import_config(db, title_config(3))
+    await publish(db, "DEV.1")
+    await import_config(db, renamed(title_config(3), "Renamed"))
+    assert (await publish(db, "DEV.1")).version == 2
+    assert (await publish(db, "DEV.2")).version == 1
+    assert (await publish(db, "RETAIL")).version == 1
+    assert await stored_version(db, "DEV.2", 1) == await stored_version(db, "DEV.1", 2)
+    async with db.read() as conn:
+        assert await titles.latest_versions(conn) == {
+            ("DEV.1", TITLE_ID): 2,
+            ("DEV.2", TITLE_ID): 1,
+            ("RETAIL", TITLE_ID): 1,
+        }
+
+
+async def test_publishing_to_a_bad_sandbox_is_refused(db: Database) -> None:
+    await import_config(db, title_config(1))
+    before = await snapshot(db)
+    for sandbox in ["PROD", "dev.1", "DEV.", "", "DEV.1 ", "RETAIL.1", "DEV.a/b"]:
+        with pytest.raises(InvalidConfig) as caught:
+            await publish(db, sandbox)
+        [problem] = caught.value.problems
+        assert problem.startswith("sandbox: "), sandbox
+    assert await snapshot(db) == before
+
+
+async def test_a_failed_import_changes_nothing(db: Database, tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(png_bytes(1))
+    (tmp_path / "b.png").write_bytes(png_bytes(2))
+    (tmp_path / "c.png").write_bytes(png_bytes(3))
+    config = title_config(3)
+    config["achievements"][0]["icon"] = "a.png"
+    await import_config(db, config, tmp_path)
+    await publish(db)
+    before = await snapshot(db)
+    before_draft = await draft(db)
+
+    # A new name, a new good icon, and one missing icon: nothing of it is written.
+    broken = renamed(config, "Renamed")
+    broken["title"]["name"] = "Another Name"
+    broken["achievements"][1]["icon"] = "b.png"
+    broken["achievements"][2]["icon"] = "missing.png"
+    with pytest.raises(InvalidConfig) as caught:
+        await import_config(db, broken, tmp_path)
+    assert caught.value.problems == ["achievements[2].icon: no such file 'missing.png'"]
+    assert await snapshot(db) == before
+
+    # A SCID change for an existing title, with an otherwise good file.
+    moved = renamed(config, "Renamed")
+    moved["title"]["scid"] = "6a2e0100-0000-0000-0000-0000000000ff"
+    moved["achievements"][1]["icon"] = "c.png"
+    with pytest.raises(InvalidConfig) as caught:
+        await import_config(db, moved, tmp_path)
+    [problem] = caught.value.problems
+    assert problem.startswith("title.scid: ")
+    assert SCID in problem
+    assert await snapshot(db) == before
+    assert await draft(db) == before_draft
+
+
+async def test_a_scid_of_another_title_is_refused(db: Database) -> None:
+    await import_config(db, title_config(1))
+    before = await snapshot(db)
+    with pytest.raises(InvalidConfig) as caught:
+        await import_config(db, title_config(1, title_id=99))
+    [problem] = caught.value.problems
+    assert problem.startswith("title.scid: ")
+    assert str(TITLE_ID) in problem
+    assert await snapshot(db) == before
+
+
+async def test_a_title_without_scid_gets_one_and_keeps_it(db: Database) -> None:
+    config = title_config(1)
+    del config["title"]["scid"]
+    _, scid = await import_config(db, config)
+    assert str(uuid.UUID(scid)) == scid
+    _, again = await import_config(db, renamed(config, "Renamed"))
+    assert again == scid
+    assert (await draft(db))["title"]["scid"] == scid
+
+
+async def test_an_unknown_media_reference_is_refused(db: Database, tmp_path: Path) -> None:
+    missing = hashlib.sha256(b"never stored").hexdigest()
+    config = title_config(2)
+    config["achievements"][0]["icon"] = f"media:{missing}"
+    with pytest.raises(InvalidConfig) as caught:
+        await import_config(db, config, tmp_path)
+    assert caught.value.problems == [f"media:{missing}: no such stored image"]
+    assert await snapshot(db) == {table.name: [] for table in TABLES}
+
+
+async def test_export_round_trips_to_the_draft(db: Database, tmp_path: Path) -> None:
+    (tmp_path / "icons").mkdir()
+    (tmp_path / "icons" / "one.png").write_bytes(png_bytes(1))
+    (tmp_path / "banner.png").write_bytes(png_bytes(2))
+    config = title_config(3)
+    first = config["achievements"][0]
+    first.update(
+        icon="icons/one.png",
+        secret=True,
+        serverOnly=True,
+        estimatedTime="00:10:00",
+        deeplink="game://one",
+        rewards=[
+            {"type": "InApp", "name": "Skin", "description": "Redeem it.", "value": "SKIN"},
+            {"type": "Art", "name": "Banner", "description": "A banner.", "image": "banner.png"},
+        ],
+        localized={"fr-FR": {"name": "Premier", "description": "Vous l'avez fait."}},
+    )
+    config["achievements"][1].update(
+        type="Challenge",
+        timeWindow={"startDate": "2024-05-01T00:00:00Z", "endDate": "2024-05-08T00:00:00Z"},
+        platforms=["Scarlett"],
+        productId="9NBLGGH4R315",
+        icon="https://cdn.example.com/two.png",
+    )
+    config["achievements"][2]["id"] = "007"  # must stay a string through YAML
+    await import_config(db, config, tmp_path)
+    await publish(db)
+    async with db.read() as conn:
+        exported = await titles.export_config(conn, title_id=TITLE_ID)
+    stored = await draft(db)
+
+    reparsed = titles.parse_config(yaml.safe_load(exported))
+    assert reparsed.model_dump(mode="json") == stored
+    icon = reparsed.achievements[0].icon
+    assert icon == f"media:{hashlib.sha256(png_bytes(1)).hexdigest()}"
+    assert reparsed.achievements[0].rewards[1].image == (
+        f"media:{hashlib.sha256(png_bytes(2)).hexdigest()}"
+    )
+    assert reparsed.achievements[2].id == "007"
+
+    # Importing the export (from anywhere: its images are stored) changes nothing.
+    (tmp_path / "exported.yaml").write_text(exported, encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    parsed = titles.read_config_file(tmp_path / "exported.yaml")
+    await db.run_write(
+        lambda conn: titles.import_config(
+            conn, config=parsed, base_dir=elsewhere, now_us=now_micros()
+        )
+    )
+    assert await draft(db) == stored
+    assert (await publish(db)).unchanged
+
+
+async def list_page(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
+    response = await client.get(
+        f"/users/xuid({XUID})/achievements",
+        params={"titleId": TITLE_ID},
+        headers={"Authorization": f"Bearer {token}", "x-xbl-contract-version": "2"},
+    )
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+async def test_the_service_serves_an_uploaded_icon(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    icon, banner = png_bytes(11), png_bytes(12)
+    (tmp_path / "icon.png").write_bytes(icon)
+    (tmp_path / "banner.png").write_bytes(banner)
+    config = title_config(2)
+    config["achievements"][0]["icon"] = "icon.png"
+    config["achievements"][0]["rewards"] = [
+        {"type": "Art", "name": "Banner", "description": "A banner.", "image": "banner.png"}
+    ]
+    config["achievements"][1]["icon"] = "https://cdn.example.com/two.png"
+    await publish_config(db, config, base_dir=tmp_path)
+    token = await token_for(db)
+    async with running_service(settings) as url, httpx.AsyncClient(base_url=url) as client:
+        page = await list_page(client, token)
+        by_id = {a["id"]: a for a in page["achievements"]}
+        [asset] = by_id["1"]["mediaAssets"]
+        assert asset["type"] == "Icon"
+        assert asset["url"] == f"{url}/media/{hashlib.sha256(icon).hexdigest()}.png"
+        assert by_id["2"]["mediaAssets"][0]["url"] == "https://cdn.example.com/two.png"
+        [art] = [r for r in by_id["1"]["rewards"] if r["type"] == "Art"]
+
+        for link, data in [(asset["url"], icon), (art["mediaAsset"]["url"], banner)]:
+            served = await client.get(link)  # no token needed: public, immutable
+            assert served.status_code == 200
+            assert served.headers["content-type"] == "image/png"
+            assert served.content == data
+
+        unknown = await client.get(f"/media/{hashlib.sha256(b'x').hexdigest()}.png")
+        assert unknown.status_code == 404
+
+
+async def test_the_catalog_picks_up_a_later_version(db: Database, settings: Settings) -> None:
+    await publish_config(db, title_config(3))
+    token = await token_for(db)
+    async with running_service(settings) as url, httpx.AsyncClient(base_url=url) as client:
+        first = (await list_page(client, token))["achievements"][0]
+        assert first["name"] == "Achievement 1"
+        assert first["titleAssociations"][0]["version"] == "1"
+
+        # Published by another connection, as `laurels config publish` would.
+        await publish_config(db, renamed(title_config(3), "Renamed"))
+        deadline = time.monotonic() + 15
+        while True:
+            shown = (await list_page(client, token))["achievements"][0]
+            if shown["name"] == "Renamed":
+                break
+            assert time.monotonic() < deadline, f"still showing {shown['name']!r}"
+            await asyncio.sleep(0.05)
+        assert shown["titleAssociations"][0]["version"] == "2"
