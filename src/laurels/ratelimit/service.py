@@ -19,16 +19,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
 from laurels.errors import ConfigurationError, RateLimited
 from laurels.ratelimit.policy import Window, decide, window_index, windows_from_settings
 
 if TYPE_CHECKING:
     from laurels.settings import Settings
+
+# redis is imported when a RedisRateLimiter is built, so a process without Redis
+# configured does not carry the client in memory.
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +137,12 @@ class RedisRateLimiter:
         self._clock = clock
         self._prefix = prefix
         self._deadline = 3 * timeout
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import RedisError
+
+        self._failures: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
         self._redis = Redis.from_url(
             url,
             socket_timeout=timeout,
@@ -169,7 +173,7 @@ class RedisRateLimiter:
         try:
             async with asyncio.timeout(self._deadline):
                 counts = await self._script(keys=keys, args=expiries)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except self._failures as exc:
             self._warn(exc)
             return None
         return [int(count) for count in counts]

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -83,6 +82,8 @@ def parse_config(data: Any) -> ConfigFile:
 
 def read_config_file(path: Path) -> ConfigFile:
     """Read a YAML or JSON file (JSON is YAML); raises InvalidConfig on any problem."""
+    import yaml  # only commands read files; the service never does
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -239,6 +240,8 @@ async def load_draft(conn: AsyncConnection, *, title_id: int) -> dict[str, Any]:
 
 async def export_config(conn: AsyncConnection, *, title_id: int) -> str:
     """The draft as YAML, in the file format (stored icons as `media:<sha256>`)."""
+    import yaml
+
     document = await load_draft(conn, title_id=title_id)
     return yaml.safe_dump(_without_defaults(document), sort_keys=False, allow_unicode=True)
 
