@@ -1,0 +1,513 @@
+"""The clients a game links against. Both are bound to one title in one sandbox,
+like an Xbox Live context, and share one engine: calls run on the client's worker
+thread (see `_worker`), so a game's own loop or frame never waits on the network.
+
+    async with AchievementsClient(url, title_id=..., scid=..., sandbox=..., token=...) as c:
+        result = await c.update_achievement(xuid, "1", 40)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+
+from laurels.sdk._delivery import Deliverer, Identity, headers, update_url
+from laurels.sdk._exceptions import LaurelsError, ServiceError
+from laurels.sdk._models import (
+    Achievement,
+    AchievementsPage,
+    SyncAchievementsPage,
+    UpdateResult,
+)
+from laurels.sdk._policy import (
+    NOT_MODIFIED,
+    Outcome,
+    Queued,
+    check_update,
+    classify,
+    coalesce,
+    hresult,
+    iso_time,
+    retry_after,
+)
+from laurels.sdk._queue import OfflineQueue, QueueStatus
+from laurels.sdk._worker import Worker
+
+log = logging.getLogger("laurels.sdk")
+T = TypeVar("T")
+TokenProvider = Callable[[], str | Awaitable[str]]
+ORDERS = ("Unordered", "Title", "UnlockTime", "EndingSoon")
+
+
+class NetworkError(LaurelsError):
+    """A read could not reach the service."""
+
+
+class _Engine:
+    """What both clients do, run on the worker's loop."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        title_id: int,
+        scid: str,
+        sandbox: str,
+        token: str | None,
+        token_provider: TokenProvider | None,
+        queue_path: Any,
+        transport: httpx.AsyncBaseTransport | None,
+        timeout: float,
+        exit_timeout: float,
+        clock: Callable[[], float],
+    ) -> None:
+        if token is not None and token_provider is not None:
+            raise ValueError("give token or token_provider, not both")
+        if not isinstance(title_id, int) or not 0 < title_id < 2**32:
+            raise ValueError("title_id must be a uint32")
+        self.service = base_url.rstrip("/")
+        self.title_id, self.scid, self.sandbox = title_id, scid.lower(), sandbox
+        self._token, self._provider = token, token_provider
+        self.queue = OfflineQueue(queue_path, clock=clock)
+        self.clock = clock
+        self._credentialed: set[str] = set()
+        identity = Identity(self.service, sandbox, title_id, self.token)
+
+        def build() -> Deliverer:
+            http = httpx.AsyncClient(
+                transport=transport, timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0))
+            )
+            return Deliverer(self.queue, http, identity=identity)
+
+        self.worker = Worker(build, service=self.service, exit_timeout=exit_timeout)
+
+    async def token(self) -> str | None:
+        if self._provider is None:
+            return self._token
+        value = self._provider()
+        return await value if inspect.isawaitable(value) else value
+
+    # -- updates -----------------------------------------------------------------
+
+    async def update(
+        self, d: Deliverer, xuid: str, achievement_id: str, percent: int, achieved_at: float
+    ) -> UpdateResult:
+        when = await asyncio.to_thread(
+            self._time_reached, xuid, achievement_id, percent, achieved_at
+        )
+        try:
+            token = await self.token()
+        except Exception as exc:
+            log.warning("token provider failed, queueing: %s", exc)
+            token = None
+        if token is None:
+            return await self._enqueue(xuid, achievement_id, percent, when, None)
+        body = {
+            "action": "progressUpdate",
+            "serviceConfigId": self.scid,
+            "titleId": self.title_id,
+            "userId": xuid,
+            "achievements": [
+                {"id": achievement_id, "percentComplete": percent, "timeAchieved": iso_time(when)}
+            ],
+        }
+        try:
+            response = await d.http.post(
+                update_url(self.service, xuid, self.scid), json=body, headers=headers(token)
+            )
+        except httpx.HTTPError as exc:
+            return await self._enqueue(xuid, achievement_id, percent, when, str(exc))
+        return await self._answer(d, response, xuid, achievement_id, percent, when)
+
+    def _time_reached(self, xuid: str, achievement_id: str, percent: int, now: float) -> float:
+        """When the player first reached `percent`: earlier than now if an offline
+        update of that value is still queued."""
+        row = (
+            self.queue._connection()
+            .execute(
+                "SELECT percent, time_achieved FROM pending WHERE service=? AND sandbox=?"
+                " AND scid=? AND xuid=? AND achievement_id=?",
+                (self.service, self.sandbox, self.scid, xuid, achievement_id),
+            )
+            .fetchone()
+        )
+        merged = coalesce(None if row is None else Queued(row[0], row[1]), percent, now)
+        return merged.time_achieved if merged.percent == percent else now
+
+    async def _answer(
+        self,
+        d: Deliverer,
+        response: httpx.Response,
+        xuid: str,
+        achievement_id: str,
+        percent: int,
+        when: float,
+    ) -> UpdateResult:
+        status = response.status_code
+        outcome = classify(status)
+        if outcome is Outcome.RETRY:
+            wait = retry_after(response.headers.get("retry-after"), self.clock())
+            return await self._enqueue(
+                xuid, achievement_id, percent, when, f"HTTP {status}", hold=wait
+            )
+        self.worker.wake()  # the service is reachable: deliver anything queued
+        if outcome is Outcome.REJECTED:
+            return UpdateResult("rejected", hresult(status), status, _description(response))
+        if xuid not in self._credentialed:
+            asyncio.get_running_loop().create_task(self.ensure_credential(d, xuid))
+        if outcome is Outcome.NOT_MODIFIED:
+            return UpdateResult("not_modified", NOT_MODIFIED, status)
+        return UpdateResult("updated", 0, status)
+
+    async def _enqueue(
+        self,
+        xuid: str,
+        achievement_id: str,
+        percent: int,
+        when: float,
+        error: str | None,
+        hold: float | None = None,
+    ) -> UpdateResult:
+        await asyncio.to_thread(
+            self.queue.enqueue,
+            service=self.service,
+            sandbox=self.sandbox,
+            title_id=self.title_id,
+            scid=self.scid,
+            xuid=xuid,
+            achievement_id=achievement_id,
+            percent=percent,
+            achieved_at=when,
+        )
+        if hold:
+            await asyncio.to_thread(self._hold, xuid, achievement_id, hold)
+        log.info("achievement %s of %s queued (%s)", achievement_id, xuid, error or "no token")
+        return UpdateResult("queued", 0, None, error)
+
+    def _hold(self, xuid: str, achievement_id: str, seconds: float) -> None:
+        """Honour a Retry-After: no delivery of that entry before it ends."""
+        with self.queue._transaction() as conn:
+            conn.execute(
+                "UPDATE pending SET not_before = max(not_before, ?), next_attempt_at ="
+                " max(next_attempt_at, ?) WHERE service=? AND sandbox=? AND scid=? AND xuid=?"
+                " AND achievement_id=?",
+                (
+                    self.clock() + seconds,
+                    self.clock() + seconds,
+                    self.service,
+                    self.sandbox,
+                    self.scid,
+                    xuid,
+                    achievement_id,
+                ),
+            )
+
+    async def ensure_credential(self, d: Deliverer, xuid: str) -> None:
+        """Ask the service for this player's delivery credential, once, so updates
+        queued later can be delivered after the session token expired."""
+        stored = await asyncio.to_thread(
+            self.queue.credential,
+            service=self.service,
+            sandbox=self.sandbox,
+            title_id=self.title_id,
+            xuid=xuid,
+        )
+        token = await self.token()
+        if stored is not None or token is None:
+            self._credentialed.add(xuid)
+            return
+        try:
+            response = await d.http.post(
+                f"{self.service}/users/xuid({xuid})/delivery-credentials",
+                json={},
+                headers=headers(token),
+            )
+        except httpx.HTTPError:
+            return  # offline: try again after the next update
+        if response.status_code == 201:
+            data = response.json()
+            await asyncio.to_thread(
+                self.queue.save_credential,
+                service=self.service,
+                sandbox=self.sandbox,
+                title_id=self.title_id,
+                xuid=xuid,
+                credential=data["credential"],
+                expires_at=data.get("expiresAt", ""),
+            )
+        self._credentialed.add(xuid)
+
+    # -- reads -------------------------------------------------------------------
+
+    async def _get(self, d: Deliverer, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        token = await self.token()
+        if token is None:
+            raise ServiceError(401, hresult(401), "no token to read with")
+        try:
+            response = await d.http.get(self.service + path, params=params, headers=headers(token))
+        except httpx.HTTPError as exc:
+            raise NetworkError(f"cannot reach {self.service}: {exc}") from exc
+        if response.status_code != 200:
+            raise ServiceError(
+                response.status_code, hresult(response.status_code), _description(response)
+            )
+        data: dict[str, Any] = response.json()
+        return data
+
+    async def page(
+        self, d: Deliverer, xuid: str, params: dict[str, Any]
+    ) -> tuple[list[Achievement], int, str | None]:
+        """(items, total, continuation token) of one page."""
+        data = await self._get(d, f"/users/xuid({xuid})/achievements", params)
+        paging = data.get("pagingInfo") or {}
+        return (
+            [Achievement.from_wire(i) for i in data["achievements"]],
+            int(paging.get("totalRecords", 0)),
+            paging.get("continuationToken"),
+        )
+
+    async def one(self, d: Deliverer, xuid: str, achievement_id: str) -> Achievement:
+        data = await self._get(
+            d, f"/users/xuid({xuid})/achievements/{self.scid}/{achievement_id}", {}
+        )
+        return Achievement.from_wire(data["achievements"][0])
+
+    def list_params(
+        self,
+        *,
+        unlocked_only: bool,
+        possible_only: bool,
+        order_by: str,
+        max_items: int,
+        types: str | None,
+    ) -> dict[str, Any]:
+        if order_by not in ORDERS:
+            raise ValueError(f"order_by must be one of {ORDERS}")
+        if not 1 <= max_items <= 1000:
+            raise ValueError("max_items must be 1..1000")
+        params: dict[str, Any] = {
+            "titleId": self.title_id,
+            "orderBy": order_by,
+            "maxItems": max_items,
+            "unlockedOnly": str(unlocked_only).lower(),
+            "possibleOnly": str(possible_only).lower(),
+        }
+        if types:
+            params["types"] = types
+        return params
+
+
+def _description(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("description", response.reason_phrase))
+    except ValueError:
+        return response.reason_phrase or f"HTTP {response.status_code}"
+
+
+class _Base:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        title_id: int,
+        scid: str,
+        sandbox: str,
+        token: str | None = None,
+        token_provider: TokenProvider | None = None,
+        queue_path: Any = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+        exit_timeout: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._engine = _Engine(
+            base_url,
+            title_id=title_id,
+            scid=scid,
+            sandbox=sandbox,
+            token=token,
+            token_provider=token_provider,
+            queue_path=queue_path,
+            transport=transport,
+            timeout=timeout,
+            exit_timeout=exit_timeout,
+            clock=clock,
+        )
+
+    def status(self) -> QueueStatus:
+        """Pending and dead-letter counts of the queue file, the last rejection
+        reasons and the last delivery error. Reads the file; no network."""
+        return self._engine.queue.status()
+
+    def _update(
+        self, xuid: object, achievement_id: object, percent_complete: object
+    ) -> concurrent.futures.Future[UpdateResult]:
+        player, identifier, percent = check_update(xuid, achievement_id, percent_complete)
+        achieved_at = self._engine.clock()
+        engine = self._engine
+        return engine.worker.submit(
+            lambda d: engine.update(d, player, identifier, percent, achieved_at)
+        )
+
+    def _flush(self, timeout: float) -> concurrent.futures.Future[int]:
+        worker = self._engine.worker
+        return worker.submit(lambda d: worker.flush(d, timeout))
+
+
+class AchievementsClient(_Base):
+    """The asyncio client. `update_achievement` never raises for delivery
+    problems: offline, on a network error, 5xx, 408 or 429 it queues the update on
+    disk and answers "queued"; it raises ValueError for impossible arguments."""
+
+    async def __aenter__(self) -> AchievementsClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def update_achievement(
+        self, xuid: str | int, achievement_id: str, percent_complete: int
+    ) -> UpdateResult:
+        return await asyncio.wrap_future(self._update(xuid, achievement_id, percent_complete))
+
+    async def get_achievements(
+        self,
+        xuid: str | int,
+        *,
+        unlocked_only: bool = False,
+        possible_only: bool = False,
+        order_by: str = "Unordered",
+        max_items: int = 100,
+        types: str | None = None,
+    ) -> AchievementsPage:
+        """One page of the player's achievements of this title; raises ServiceError
+        for an HTTP error and NetworkError when the service is unreachable."""
+        player = str(xuid)
+        params = self._engine.list_params(
+            unlocked_only=unlocked_only,
+            possible_only=possible_only,
+            order_by=order_by,
+            max_items=max_items,
+            types=types,
+        )
+        return await self._page(player, params)
+
+    async def _page(self, xuid: str, params: dict[str, Any]) -> AchievementsPage:
+        engine = self._engine
+        items, total, token = await asyncio.wrap_future(
+            engine.worker.submit(lambda d: engine.page(d, xuid, params))
+        )
+
+        async def fetch_next(continuation: str) -> AchievementsPage:
+            return await self._page(xuid, {**params, "continuationToken": continuation})
+
+        return AchievementsPage(items, total, token, fetch_next)
+
+    async def get_achievement(self, xuid: str | int, achievement_id: str) -> Achievement:
+        engine = self._engine
+        return await asyncio.wrap_future(
+            engine.worker.submit(lambda d: engine.one(d, str(xuid), achievement_id))
+        )
+
+    async def flush(self, timeout: float = 5.0) -> int:
+        """Deliver what is queued for this service; returns how many updates are
+        still queued after at most `timeout` seconds."""
+        return await asyncio.wrap_future(self._flush(timeout))
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Deliver what can be within `timeout`, then stop the worker. Undelivered
+        updates stay on disk."""
+        await asyncio.to_thread(self._engine.worker.close, timeout)
+
+
+class SyncAchievementsClient(_Base):
+    """For games with a frame loop: every call returns a
+    `concurrent.futures.Future` at once and never blocks on the network;
+    `callback(future)` runs when it completes (on the worker thread)."""
+
+    def __enter__(self) -> SyncAchievementsClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _with(
+        future: concurrent.futures.Future[T],
+        callback: Callable[[concurrent.futures.Future[T]], object] | None,
+    ) -> concurrent.futures.Future[T]:
+        if callback is not None:
+            future.add_done_callback(callback)
+        return future
+
+    def update_achievement(
+        self,
+        xuid: str | int,
+        achievement_id: str,
+        percent_complete: int,
+        *,
+        callback: Callable[[concurrent.futures.Future[UpdateResult]], object] | None = None,
+    ) -> concurrent.futures.Future[UpdateResult]:
+        return self._with(self._update(xuid, achievement_id, percent_complete), callback)
+
+    def get_achievements(
+        self,
+        xuid: str | int,
+        *,
+        unlocked_only: bool = False,
+        possible_only: bool = False,
+        order_by: str = "Unordered",
+        max_items: int = 100,
+        types: str | None = None,
+        callback: Callable[[concurrent.futures.Future[SyncAchievementsPage]], object] | None = None,
+    ) -> concurrent.futures.Future[SyncAchievementsPage]:
+        params = self._engine.list_params(
+            unlocked_only=unlocked_only,
+            possible_only=possible_only,
+            order_by=order_by,
+            max_items=max_items,
+            types=types,
+        )
+        return self._with(self._page(str(xuid), params), callback)
+
+    def _page(
+        self, xuid: str, params: dict[str, Any]
+    ) -> concurrent.futures.Future[SyncAchievementsPage]:
+        engine = self._engine
+
+        def fetch_next(continuation: str) -> concurrent.futures.Future[SyncAchievementsPage]:
+            return self._page(xuid, {**params, "continuationToken": continuation})
+
+        async def fetch(d: Deliverer) -> SyncAchievementsPage:
+            items, total, token = await engine.page(d, xuid, params)
+            return SyncAchievementsPage(items, total, token, fetch_next)
+
+        return engine.worker.submit(fetch)
+
+    def get_achievement(
+        self,
+        xuid: str | int,
+        achievement_id: str,
+        *,
+        callback: Callable[[concurrent.futures.Future[Achievement]], object] | None = None,
+    ) -> concurrent.futures.Future[Achievement]:
+        engine = self._engine
+        return self._with(
+            engine.worker.submit(lambda d: engine.one(d, str(xuid), achievement_id)), callback
+        )
+
+    def flush(self, timeout: float = 5.0) -> int:
+        """Block up to `timeout` seconds delivering the queue; returns how many
+        updates are still queued."""
+        return self._flush(timeout).result(timeout + 5.0)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Deliver what can be within `timeout`, then stop the worker."""
+        self._engine.worker.close(timeout)

@@ -1,0 +1,369 @@
+"""The offline queue: a SQLite file on the device (WAL, `synchronous=FULL`).
+
+An update is on disk before `enqueue` returns. Updates of one (service, sandbox,
+scid, xuid, achievement) coalesce to their maximum, so the queue never holds more
+rows than the local players' distinct achievements. Rows hold plain columns (no
+pickle) and the player's identity, never a session token; the narrow delivery
+credential the service issues is kept in the same file, which is created with
+mode 0600.
+
+Several processes may use one file at once (a game's worker and `laurels sync`):
+every write is a short `BEGIN IMMEDIATE` transaction, and a deliverer takes rows
+with a lease that expires, never holding a lock across a network call. A row is
+deleted after delivery only if it was not raised meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import platformdirs
+
+from laurels.sdk._exceptions import QueueError
+from laurels.sdk._policy import Queued, coalesce
+
+LEASE_SECONDS = 60.0
+BUSY_TIMEOUT_MS = 30_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    service TEXT NOT NULL, sandbox TEXT NOT NULL, title_id INTEGER NOT NULL,
+    scid TEXT NOT NULL, xuid TEXT NOT NULL, achievement_id TEXT NOT NULL,
+    percent INTEGER NOT NULL, time_achieved REAL NOT NULL, enqueued_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0, not_before REAL NOT NULL DEFAULT 0,
+    lease_owner TEXT, lease_expires REAL NOT NULL DEFAULT 0, last_error TEXT,
+    PRIMARY KEY (service, sandbox, scid, xuid, achievement_id)
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    service TEXT NOT NULL, sandbox TEXT NOT NULL, title_id INTEGER NOT NULL,
+    scid TEXT NOT NULL, xuid TEXT NOT NULL, achievement_id TEXT NOT NULL,
+    percent INTEGER NOT NULL, time_achieved REAL NOT NULL,
+    status INTEGER NOT NULL, reason TEXT NOT NULL, failed_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS credentials (
+    service TEXT NOT NULL, sandbox TEXT NOT NULL, title_id INTEGER NOT NULL,
+    xuid TEXT NOT NULL, credential TEXT NOT NULL, expires_at TEXT NOT NULL,
+    PRIMARY KEY (service, sandbox, title_id, xuid)
+);
+"""
+
+
+def default_queue_path() -> Path:
+    return Path(platformdirs.user_data_dir("laurels", appauthor=False)) / "queue.db"
+
+
+@dataclass(frozen=True)
+class Entry:
+    service: str
+    sandbox: str
+    title_id: int
+    scid: str
+    xuid: str
+    achievement_id: str
+    percent: int
+    time_achieved: float
+    attempts: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return self.service, self.sandbox, self.scid, self.xuid, self.achievement_id
+
+    @property
+    def batch_key(self) -> tuple[str, str, int, str, str]:
+        """Entries with the same batch key go in one V2 request."""
+        return self.service, self.sandbox, self.title_id, self.scid, self.xuid
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    entry: Entry
+    status: int
+    reason: str
+    failed_at: float
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    pending: int
+    dead_letters: int
+    last_reasons: tuple[str, ...]
+    last_error: str | None
+
+
+ENTRY_COLUMNS = (
+    "service, sandbox, title_id, scid, xuid, achievement_id, percent, time_achieved, attempts"
+)
+
+
+class OfflineQueue:
+    """One queue file. Thread-safe; each thread uses its own connection."""
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.path = Path(path) if path is not None else default_queue_path()
+        self.clock = clock
+        self.owner = uuid.uuid4().hex
+        self._local = threading.local()
+        self._pid = os.getpid()
+        self._create()
+
+    def _create(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(descriptor)
+            self._connection().executescript(SCHEMA)  # idempotent: IF NOT EXISTS
+        except (OSError, sqlite3.Error) as exc:
+            raise QueueError(f"cannot open the offline queue {self.path}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._pid != os.getpid():  # a forked child opens its own
+            self._pid = os.getpid()
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def enqueue(
+        self,
+        *,
+        service: str,
+        sandbox: str,
+        title_id: int,
+        scid: str,
+        xuid: str,
+        achievement_id: str,
+        percent: int,
+        achieved_at: float | None = None,
+    ) -> Queued:
+        """Queue an update, coalesced with what is queued for that achievement.
+        Returns once it is on disk; raises QueueError if it cannot be written."""
+        now = self.clock()
+        key = (service, sandbox, scid, xuid, achievement_id)
+        try:
+            with self._transaction() as conn:
+                row = conn.execute(
+                    "SELECT percent, time_achieved FROM pending WHERE service=? AND sandbox=?"
+                    " AND scid=? AND xuid=? AND achievement_id=?",
+                    key,
+                ).fetchone()
+                merged = coalesce(
+                    None if row is None else Queued(row[0], row[1]),
+                    percent,
+                    now if achieved_at is None else achieved_at,
+                )
+                conn.execute(
+                    "INSERT INTO pending (service, sandbox, title_id, scid, xuid,"
+                    " achievement_id, percent, time_achieved, enqueued_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (service, sandbox, scid, xuid, achievement_id) DO UPDATE SET"
+                    " percent = excluded.percent, time_achieved = excluded.time_achieved,"
+                    " next_attempt_at = 0",
+                    (
+                        service,
+                        sandbox,
+                        title_id,
+                        scid,
+                        xuid,
+                        achievement_id,
+                        merged.percent,
+                        merged.time_achieved,
+                        now,
+                    ),
+                )
+        except sqlite3.Error as exc:
+            raise QueueError(f"cannot write the offline queue {self.path}: {exc}") from exc
+        return merged
+
+    def claim(self, *, limit: int = 256, force: bool = False) -> list[Entry]:
+        """Lease up to `limit` due entries to this queue object's owner. With
+        `force`, entries waiting out a backoff are due too (a flush), but never
+        ones a Retry-After holds back."""
+        now = self.clock()
+        due = "not_before <= :now" if force else "next_attempt_at <= :now AND not_before <= :now"
+        with self._transaction() as conn:
+            rows = conn.execute(
+                f"UPDATE pending SET lease_owner = :owner, lease_expires = :until"
+                f" WHERE rowid IN (SELECT rowid FROM pending WHERE {due}"
+                f" AND lease_expires <= :now ORDER BY enqueued_at LIMIT :limit)"
+                f" RETURNING {ENTRY_COLUMNS}",
+                {"owner": self.owner, "until": now + LEASE_SECONDS, "now": now, "limit": limit},
+            ).fetchall()
+        return [Entry(*row) for row in rows]
+
+    def delivered(self, entries: list[Entry]) -> None:
+        """Remove delivered entries, unless one was raised after it was claimed
+        (that one is released, to be delivered again)."""
+        with self._transaction() as conn:
+            for entry in entries:
+                conn.execute(
+                    "DELETE FROM pending WHERE service=? AND sandbox=? AND scid=? AND xuid=?"
+                    " AND achievement_id=? AND percent <= ?",
+                    (*entry.key, entry.percent),
+                )
+            self._release(conn, entries)
+
+    def retry(self, entries: list[Entry], *, soft: float, hard: float, error: str) -> None:
+        """Release entries for another attempt at `soft` (at `hard` at the earliest,
+        whatever a flush says)."""
+        with self._transaction() as conn:
+            for entry in entries:
+                conn.execute(
+                    "UPDATE pending SET attempts = attempts + 1, next_attempt_at = ?,"
+                    " not_before = ?, last_error = ? WHERE service=? AND sandbox=?"
+                    " AND scid=? AND xuid=? AND achievement_id=?",
+                    (soft, hard, error, *entry.key),
+                )
+            self._release(conn, entries)
+
+    def dead_letter(self, entries: list[Entry], *, status: int, reason: str) -> None:
+        """Move entries the service rejected for good to the dead letters."""
+        now = self.clock()
+        with self._transaction() as conn:
+            for entry in entries:
+                conn.execute(
+                    "INSERT INTO dead_letters (service, sandbox, title_id, scid, xuid,"
+                    " achievement_id, percent, time_achieved, status, reason, failed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        entry.service,
+                        entry.sandbox,
+                        entry.title_id,
+                        entry.scid,
+                        entry.xuid,
+                        entry.achievement_id,
+                        entry.percent,
+                        entry.time_achieved,
+                        status,
+                        reason,
+                        now,
+                    ),
+                )
+                conn.execute(
+                    "DELETE FROM pending WHERE service=? AND sandbox=? AND scid=? AND xuid=?"
+                    " AND achievement_id=? AND percent <= ?",
+                    (*entry.key, entry.percent),
+                )
+            self._release(conn, entries)
+
+    def _release(self, conn: sqlite3.Connection, entries: list[Entry]) -> None:
+        for entry in entries:
+            conn.execute(
+                "UPDATE pending SET lease_owner = NULL, lease_expires = 0 WHERE service=?"
+                " AND sandbox=? AND scid=? AND xuid=? AND achievement_id=? AND lease_owner=?",
+                (*entry.key, self.owner),
+            )
+
+    def pending_count(self, service: str | None = None) -> int:
+        query, args = "SELECT count(*) FROM pending", cast(tuple[str, ...], ())
+        if service is not None:
+            query, args = query + " WHERE service = ?", (service,)
+        return int(self._connection().execute(query, args).fetchone()[0])
+
+    def next_due(self) -> float | None:
+        """When the earliest pending entry may be tried (None when none is)."""
+        row = (
+            self._connection()
+            .execute("SELECT min(max(next_attempt_at, not_before, lease_expires)) FROM pending")
+            .fetchone()
+        )
+        return None if row[0] is None else float(row[0])
+
+    def status(self, *, last: int = 5) -> QueueStatus:
+        conn = self._connection()
+        pending = int(conn.execute("SELECT count(*) FROM pending").fetchone()[0])
+        dead = int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+        reasons = tuple(
+            f"{row[0]} {row[1]} {row[2]}: HTTP {row[3]}: {row[4]}"
+            for row in conn.execute(
+                "SELECT xuid, scid, achievement_id, status, reason FROM dead_letters"
+                " ORDER BY id DESC LIMIT ?",
+                (last,),
+            )
+        )
+        error = conn.execute(
+            "SELECT last_error FROM pending WHERE last_error IS NOT NULL"
+            " ORDER BY next_attempt_at DESC LIMIT 1"
+        ).fetchone()
+        return QueueStatus(pending, dead, reasons, None if error is None else error[0])
+
+    def dead_letters(self) -> list[DeadLetter]:
+        rows = self._connection().execute(
+            "SELECT service, sandbox, title_id, scid, xuid, achievement_id, percent,"
+            " time_achieved, status, reason, failed_at FROM dead_letters ORDER BY id"
+        )
+        return [DeadLetter(Entry(*row[:8]), row[8], row[9], row[10]) for row in rows]
+
+    def save_credential(
+        self,
+        *,
+        service: str,
+        sandbox: str,
+        title_id: int,
+        xuid: str,
+        credential: str,
+        expires_at: str,
+    ) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO credentials VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT"
+                " (service, sandbox, title_id, xuid) DO UPDATE SET"
+                " credential = excluded.credential, expires_at = excluded.expires_at",
+                (service, sandbox, title_id, xuid, credential, expires_at),
+            )
+
+    def credential(self, *, service: str, sandbox: str, title_id: int, xuid: str) -> str | None:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT credential FROM credentials WHERE service=? AND sandbox=? AND title_id=?"
+                " AND xuid=?",
+                (service, sandbox, title_id, xuid),
+            )
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def forget_credential(self, *, service: str, sandbox: str, title_id: int, xuid: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "DELETE FROM credentials WHERE service=? AND sandbox=? AND title_id=? AND xuid=?",
+                (service, sandbox, title_id, xuid),
+            )
+
+    def close(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
