@@ -1,3 +1,3 @@
-from laurels.cli import main
+from laurels.entry import main
 
 main()
