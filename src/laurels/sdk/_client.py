@@ -99,16 +99,18 @@ class _Engine:
     async def update(
         self, d: Deliverer, xuid: str, achievement_id: str, percent: int, achieved_at: float
     ) -> UpdateResult:
-        when = await asyncio.to_thread(
-            self._time_reached, xuid, achievement_id, percent, achieved_at
-        )
+        if d.offline:  # known unreachable: straight to disk, no connection attempt
+            return await self._enqueue(xuid, achievement_id, percent, achieved_at, "offline")
         try:
             token = await self.token()
         except Exception as exc:
             log.warning("token provider failed, queueing: %s", exc)
             token = None
         if token is None:
-            return await self._enqueue(xuid, achievement_id, percent, when, None)
+            return await self._enqueue(xuid, achievement_id, percent, achieved_at, None)
+        when = await asyncio.to_thread(
+            self._time_reached, xuid, achievement_id, percent, achieved_at
+        )
         body = {
             "action": "progressUpdate",
             "serviceConfigId": self.scid,
@@ -123,7 +125,9 @@ class _Engine:
                 update_url(self.service, xuid, self.scid), json=body, headers=headers(token)
             )
         except httpx.HTTPError as exc:
+            d.went_offline()
             return await self._enqueue(xuid, achievement_id, percent, when, str(exc))
+        d.offline_until = 0.0
         return await self._answer(d, response, xuid, achievement_id, percent, when)
 
     def _time_reached(self, xuid: str, achievement_id: str, percent: int, now: float) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from laurels.sdk._queue import Entry, OfflineQueue
 log = logging.getLogger("laurels.sdk")
 MAX_ITEMS = 32  # the service's cap per request
 CONCURRENCY = 8
+OFFLINE_SECONDS = 5.0
 TokenSource = Callable[[], Awaitable[str | None]]
 
 
@@ -92,6 +94,9 @@ class Deliverer:
         self.identity = identity
         self.rng = rng or random.Random()
         self.requests = 0
+        # After a network error, updates go straight to the queue for a while
+        # instead of each waiting on a connection attempt; any answer clears it.
+        self.offline_until = 0.0
 
     async def run_once(self, *, force: bool = False, limit: int = 512) -> int:
         """Deliver what is due now; returns how many entries were settled
@@ -145,9 +150,18 @@ class Deliverer:
                 headers=headers(token),
             )
         except httpx.HTTPError as exc:
+            self.went_offline()
             await self._retry(batch, None, f"{type(exc).__name__}: {exc}")
             return 0
+        self.offline_until = 0.0
         return await self._settle(batch, response)
+
+    def went_offline(self) -> None:
+        self.offline_until = time.monotonic() + OFFLINE_SECONDS
+
+    @property
+    def offline(self) -> bool:
+        return time.monotonic() < self.offline_until
 
     async def _settle(self, batch: list[Entry], response: httpx.Response) -> int:
         outcome = classify(response.status_code, queued=True)
