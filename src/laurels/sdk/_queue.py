@@ -116,7 +116,6 @@ class OfflineQueue:
         self.clock = clock
         self.owner = uuid.uuid4().hex
         self._local = threading.local()
-        self._pid = os.getpid()
         self._create()
 
     def _create(self) -> None:
@@ -130,8 +129,8 @@ class OfflineQueue:
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or self._pid != os.getpid():  # a forked child opens its own
-            self._pid = os.getpid()
+        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+            # A new thread, or a forked child: never use a connection made elsewhere.
             conn = sqlite3.connect(
                 self.path,
                 isolation_level=None,
@@ -141,7 +140,7 @@ class OfflineQueue:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            self._local.conn = conn
+            self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
     @contextmanager
