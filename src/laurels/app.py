@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from laurels import __version__
+from laurels.auth import routes as auth_routes
 from laurels.errors import LaurelsError, RateLimited, Unavailable
 from laurels.progress import routes as progress_routes
 from laurels.progress.schemas import UpdateBody
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(progress_routes.router)
     app.include_router(title_routes.router)
+    app.include_router(auth_routes.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> dict[str, str]:

@@ -24,7 +24,7 @@ from laurels.progress.policy import refuse_retail
 from laurels.progress.service import reset_player
 from laurels.schema import upgrade
 from laurels.settings import Settings
-from laurels.timefmt import now_micros
+from laurels.timefmt import format_time, from_micros, now_micros
 from laurels.titles import service as titles
 
 T = TypeVar("T")
@@ -279,3 +279,84 @@ def serve(host: str, port: int, workers: int, demo: bool, db_url: str | None) ->
         Multiprocess(config, sockets=[sock]).run()
     else:
         uvicorn.Server(config).run(sockets=[sock])
+
+
+@main.group()
+def credentials() -> None:
+    """List and revoke the delivery credentials handed to devices."""
+
+
+@credentials.command("list")
+@click.option("--title-id", type=int, required=True)
+@click.option("--sandbox", required=True)
+@click.option("--xuid", default=None, help="only this player's credentials")
+@db_option
+def credentials_list(title_id: int, sandbox: str, xuid: str | None, db_url: str | None) -> None:
+    """Print one line per credential: id, xuid, created, expires, status."""
+    from laurels.auth.credentials import StoredCredential, list_credentials
+
+    async def work(db: Database) -> list[StoredCredential]:
+        async with db.read() as conn:
+            return await list_credentials(conn, title_id=title_id, sandbox=sandbox, xuid=xuid)
+
+    found = run(work, db_url)
+    if not found:
+        click.echo(f"no delivery credentials for title {title_id} in {sandbox}")
+        return
+    now_us = now_micros()
+
+    def when(micros: int) -> str:
+        return format_time(from_micros(micros))
+
+    click.echo(f"{'ID':<32}  {'XUID':<20}  {'CREATED':<28}  {'EXPIRES':<28}  STATUS")
+    for c in found:
+        click.echo(
+            f"{c.id:<32}  {c.xuid:<20}  {when(c.created_at_us):<28}  "
+            f"{when(c.expires_at_us):<28}  {c.state(now_us)}"
+        )
+
+
+@credentials.command("revoke")
+@click.option("--id", "credential_id", default=None, help="one credential")
+@click.option("--xuid", default=None, help="all of a player's (with --title-id, --sandbox)")
+@click.option("--title-id", type=int, default=None)
+@click.option("--sandbox", default=None)
+@db_option
+def credentials_revoke(
+    credential_id: str | None,
+    xuid: str | None,
+    title_id: int | None,
+    sandbox: str | None,
+    db_url: str | None,
+) -> None:
+    """Revoke one credential (--id) or all of a player's active credentials of a title
+    (--xuid --title-id --sandbox). Every service refuses them within a few seconds."""
+    from laurels.auth.credentials import revoke_credential, revoke_player_credentials
+
+    by_player = (xuid, title_id, sandbox)
+    if credential_id is not None:
+        if any(v is not None for v in by_player):
+            raise click.UsageError("give either --id or --xuid/--title-id/--sandbox, not both")
+        revoked = run(
+            lambda db: db.run_write(
+                lambda conn: revoke_credential(
+                    conn, credential_id=credential_id, now_us=now_micros()
+                )
+            ),
+            db_url,
+        )
+        state = "revoked" if revoked else "was already revoked:"
+        click.echo(f"{state} delivery credential {credential_id}")
+        return
+    if xuid is None or title_id is None or sandbox is None:
+        raise click.UsageError("give --id, or all of --xuid, --title-id and --sandbox")
+    count = run(
+        lambda db: db.run_write(
+            lambda conn: revoke_player_credentials(
+                conn, xuid=xuid, title_id=title_id, sandbox=sandbox, now_us=now_micros()
+            )
+        ),
+        db_url,
+    )
+    whose = f"of player {xuid} for title {title_id} in {sandbox}"
+    click.echo(f"revoked {count} delivery credential(s) {whose}")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from laurels.auth.credentials import RevocationList
 from laurels.auth.service import (
+    SigningKey,
     TokenVerifier,
     ensure_signing_key,
     load_signing_keys,
@@ -33,8 +35,12 @@ class Runtime:
     reader: Reader
     verifier: TokenVerifier
     rate_limiter: RateLimiter
+    # The newest signing key (delivery credentials are minted with it).
+    signing_key: SigningKey
+    revocations: RevocationList
 
     async def close(self) -> None:
+        await self.revocations.close()
         await self.writer.close()
         await self.catalog.close()
         await self.rate_limiter.close()
@@ -55,6 +61,8 @@ async def start_runtime(settings: Settings) -> Runtime:
         batch_store(db), max_batch=settings.max_batch, committers=1 if db.is_sqlite else 2
     )
     await writer.start()
+    revocations = RevocationList(db, refresh_seconds=settings.catalog_refresh_seconds)
+    await revocations.start()
     trusted = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None
     verifier = TokenVerifier(own_keys, trusted_keys=trusted, trusted_issuer=settings.trusted_issuer)
     paging_key = hashlib.sha256(b"laurels-paging:" + key.private_key.private_bytes_raw()).digest()
@@ -73,4 +81,6 @@ async def start_runtime(settings: Settings) -> Runtime:
         reader=Reader(db, catalog, paging_key),
         verifier=verifier,
         rate_limiter=build_rate_limiter(settings),
+        signing_key=key,
+        revocations=revocations,
     )

@@ -48,6 +48,8 @@ class Settings:
     max_achievements_per_update: int = 32
     max_body_bytes: int = 64 * 1024
     pool_size: int = 8
+    # How long a delivery credential (offline updates delivered days later) stays valid.
+    delivery_credential_days: int = 365
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -84,6 +86,7 @@ class Settings:
             "max_batch",
             "max_achievements_per_update",
             "pool_size",
+            "delivery_credential_days",
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be at least 1")
@@ -110,4 +113,5 @@ _ENV_FIELDS: dict[str, type] = {
     "max_achievements_per_update": int,
     "max_body_bytes": int,
     "pool_size": int,
+    "delivery_credential_days": int,
 }

@@ -7,6 +7,9 @@ public key or JWKS file named in the settings. Claims, either way:
     sub  the player's XUID, or "server" for a game-server credential
     xuid the player's XUID (player tokens)
     tid  the title id;  sbx  the sandbox;  typ  "player" or "server";  exp, iat, iss
+
+A third kind, typ "delivery" with a `jti`, is a delivery credential (auth/credentials.py):
+it is accepted only when signed by the service's own keys, never from a studio.
 """
 
 from __future__ import annotations
@@ -41,20 +44,24 @@ KEY_LOCK = 0x1A0E16  # any constant: serializes the first key's creation on Post
 class Principal:
     """Who a verified token speaks for."""
 
-    kind: Literal["player", "server"]
+    kind: Literal["player", "server", "delivery"]
     xuid: str | None
     title_id: int
     sandbox: str
     expires_at: float
+    # The `jti` of a delivery credential (checked against the revocation list).
+    credential_id: str | None = None
 
     def require_player_access(self, *, xuid: str, title_id: int, sandbox: str) -> None:
-        """Raise Forbidden unless this token may read or write that player's data."""
+        """Raise Forbidden unless this token may write that player's progress (and,
+        for player and server tokens, read it: see `progress.reads.may_read`). A
+        delivery credential is held to its own player, title and sandbox like a player."""
         if sandbox != self.sandbox:
             raise Forbidden(f"the token is for sandbox {self.sandbox}, not {sandbox}")
         if title_id != self.title_id:
             raise Forbidden(f"the token is for title {self.title_id}, not {title_id}")
-        if self.kind == "player" and xuid != self.xuid:
-            raise Forbidden("a player token may only access its own player's achievements")
+        if self.kind != "server" and xuid != self.xuid:
+            raise Forbidden(f"a {self.kind} token may only access its own player's achievements")
 
     def require_server(self, action: str) -> None:
         if self.kind != "server":
@@ -161,17 +168,21 @@ def parse_authorization(header: str | None) -> str:
 
 def _principal(claims: dict[str, Any]) -> Principal:
     kind, title_id, sandbox = claims.get("typ"), claims.get("tid"), claims.get("sbx")
-    if kind not in ("player", "server") or not isinstance(title_id, int):
+    if kind not in ("player", "server", "delivery") or not isinstance(title_id, int):
         raise Unauthorized("token lacks valid typ/tid claims")
     if not isinstance(sandbox, str) or not is_sandbox_name(sandbox):
         raise Unauthorized("token lacks a valid sbx claim")
-    xuid = None
-    if kind == "player":
+    xuid = credential_id = None
+    if kind != "server":
         try:
             xuid = parse_xuid(str(claims.get("xuid", claims.get("sub", ""))))
         except ValueError:
             raise Unauthorized("token lacks a valid xuid claim") from None
-    return Principal(kind, xuid, title_id, sandbox, float(claims["exp"]))
+    if kind == "delivery":
+        credential_id = claims.get("jti")
+        if not isinstance(credential_id, str) or not credential_id:
+            raise Unauthorized("delivery credential lacks a jti claim")
+    return Principal(kind, xuid, title_id, sandbox, float(claims["exp"]), credential_id)
 
 
 def load_trusted_keys(path: Path) -> dict[str | None, Any]:
@@ -227,13 +238,17 @@ class TokenVerifier:
             raise Unauthorized("malformed token") from None
         issuer, kid = unverified.get("iss"), header.get("kid")
         key: Any
-        if issuer == ISSUER and kid in self._own:
-            key, algorithms = self._own[kid], ["EdDSA"]
+        own = self._own.get(kid) if issuer == ISSUER and isinstance(kid, str) else None
+        if own is not None:
+            key, algorithms = own, ["EdDSA"]
         elif self._trusted and issuer == self._trusted_issuer:
             key = self._trusted.get(kid) or self._trusted.get(None)
             algorithms = TRUSTED_ALGORITHMS
         else:
             raise Unauthorized("token from an unknown issuer or key")
+        if own is None and unverified.get("typ") == "delivery":
+            # Only this service issues delivery credentials (and can revoke them).
+            raise Unauthorized("a delivery credential must be issued by this service")
         if key is None:
             raise Unauthorized("token signed with an unknown key")
         try:

@@ -49,7 +49,10 @@ Entry = tuple[PublishedTitle, int]
 
 def may_read(principal: Principal, *, xuid: str, title_id: int) -> None:
     """A player reads their own achievements (any title of their sandbox); a game
-    server reads any player's achievements of its own title."""
+    server reads any player's achievements of its own title; a delivery credential
+    reads nothing (it may only post updates)."""
+    if principal.kind == "delivery":
+        raise Forbidden("a delivery credential may only post progress updates")
     if principal.kind == "player" and xuid != principal.xuid:
         raise Forbidden("a player token may only read its own player's achievements")
     if principal.kind == "server" and title_id != principal.title_id:

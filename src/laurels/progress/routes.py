@@ -38,6 +38,8 @@ async def authorize(request: Request, xuid_text: str) -> tuple[Runtime, Principa
     version check and the rate limit. 401 before 400 before 429."""
     rt = runtime(request)
     principal = rt.verifier.verify(parse_authorization(request.headers.get("authorization")))
+    if principal.kind == "delivery":  # player and server tokens pay nothing here
+        rt.revocations.check(principal)
     version = request.headers.get("x-xbl-contract-version", "2").strip()
     if version not in CONTRACT_VERSIONS:
         raise BadRequest(f"x-xbl-contract-version {version[:20]!r} is not supported; use 2")
