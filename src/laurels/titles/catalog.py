@@ -78,20 +78,31 @@ class Catalog:
         self._task: asyncio.Task[None] | None = None
         self._last_refresh = 0.0
         self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
 
     async def start(self) -> None:
         await self.refresh()
         self._task = asyncio.create_task(self._poll(), name="laurels-catalog")
 
     async def close(self) -> None:
-        if self._task is not None:
+        """Stop polling; a refresh under way finishes first (cancelling a query
+        midway leaves a PostgreSQL connection in a bad state)."""
+        if self._task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), 5.0)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._refresh_seconds)
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._refresh_seconds)
+            if self._stop.is_set():
+                return
             try:
                 await self.refresh()
             except Exception:  # keep serving the versions we have
