@@ -360,3 +360,15 @@ def credentials_revoke(
     )
     whose = f"of player {xuid} for title {title_id} in {sandbox}"
     click.echo(f"revoked {count} delivery credential(s) {whose}")
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def sync(args: tuple[str, ...]) -> None:
+    """Deliver queued offline updates, even when no game runs (laurels sync --help)."""
+    from laurels.sdk._cli import main as agent
+
+    sys.exit(agent(list(args)))
