@@ -86,7 +86,10 @@ class Database:
         self.async_url = async_url(url)
         self.dialect = make_url(self.async_url).get_backend_name()
         if self.dialect == "sqlite":
-            self.engine = _sqlite_engine(self.async_url, immediate=False, pool_size=pool_size)
+            # Reads are short and local; each pooled connection is a thread and a page
+            # cache, so a few are plenty (memory per worker matters more).
+            readers = min(pool_size, 4)
+            self.engine = _sqlite_engine(self.async_url, immediate=False, pool_size=readers)
             # One writer connection per process: writes queue here rather than in SQLite.
             self.write_engine = _sqlite_engine(self.async_url, immediate=True, pool_size=1)
         else:

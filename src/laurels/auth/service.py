@@ -231,12 +231,11 @@ class TokenVerifier:
         return principal
 
     def _decode(self, token: str) -> dict[str, Any]:
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+        try:  # one unverified parse tells the issuer and key; then one verified
+            unverified = jwt.decode_complete(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise Unauthorized("malformed token") from None
-        issuer, kid = unverified.get("iss"), header.get("kid")
+        issuer, kid = unverified["payload"].get("iss"), unverified["header"].get("kid")
         key: Any
         own = self._own.get(kid) if issuer == ISSUER and isinstance(kid, str) else None
         if own is not None:
@@ -246,7 +245,7 @@ class TokenVerifier:
             algorithms = TRUSTED_ALGORITHMS
         else:
             raise Unauthorized("token from an unknown issuer or key")
-        if own is None and unverified.get("typ") == "delivery":
+        if own is None and unverified["payload"].get("typ") == "delivery":
             # Only this service issues delivery credentials (and can revoke them).
             raise Unauthorized("a delivery credential must be issued by this service")
         if key is None:
