@@ -78,7 +78,8 @@ class _Engine:
         self.queue = OfflineQueue(queue_path, clock=clock)
         self.clock = clock
         self._credentialed: set[str] = set()
-        identity = Identity(self.service, sandbox, title_id, self.token)
+        self._players: set[str] = set()  # whom the token speaks for: those updated with it
+        identity = Identity(self.service, sandbox, title_id, self.token, self._players)
 
         def build() -> Deliverer:
             http = httpx.AsyncClient(
@@ -99,6 +100,7 @@ class _Engine:
     async def update(
         self, d: Deliverer, xuid: str, achievement_id: str, percent: int, achieved_at: float
     ) -> UpdateResult:
+        self._players.add(xuid)
         if d.offline:  # known unreachable: straight to disk, no connection attempt
             return await self._enqueue(xuid, achievement_id, percent, achieved_at, "offline")
         try:
@@ -127,21 +129,32 @@ class _Engine:
         except httpx.HTTPError as exc:
             d.went_offline()
             return await self._enqueue(xuid, achievement_id, percent, when, str(exc))
+        except asyncio.CancelledError:
+            # The client is closing mid-request: the answer will never be read, so
+            # keep the update (a replay is harmless: the service keeps a maximum).
+            self.queue.enqueue(
+                service=self.service,
+                sandbox=self.sandbox,
+                title_id=self.title_id,
+                scid=self.scid,
+                xuid=xuid,
+                achievement_id=achievement_id,
+                percent=percent,
+                achieved_at=when,
+            )
+            raise
         d.offline_until = 0.0
         return await self._answer(d, response, xuid, achievement_id, percent, when)
 
     def _time_reached(self, xuid: str, achievement_id: str, percent: int, now: float) -> float:
         """When the player first reached `percent`: earlier than now if an offline
         update of that value is still queued."""
-        row = (
-            self.queue._connection()
-            .execute(
+        with self.queue._reading() as conn:
+            row = conn.execute(
                 "SELECT percent, time_achieved FROM pending WHERE service=? AND sandbox=?"
                 " AND scid=? AND xuid=? AND achievement_id=?",
                 (self.service, self.sandbox, self.scid, xuid, achievement_id),
-            )
-            .fetchone()
-        )
+            ).fetchone()
         merged = coalesce(None if row is None else Queued(row[0], row[1]), percent, now)
         return merged.time_achieved if merged.percent == percent else now
 

@@ -28,12 +28,22 @@ TokenSource = Callable[[], Awaitable[str | None]]
 
 @dataclass(frozen=True)
 class Identity:
-    """The title a game's client speaks for, and how it gets a session token."""
+    """The title a game's client speaks for, and how it gets a session token.
+    `players` are the players the token speaks for (those the game updated with
+    it; None: any): a player's token sent for another player is a 403, which would
+    make that player's queued update a dead letter."""
 
     service: str
     sandbox: str
     title_id: int
     token: TokenSource
+    players: set[str] | None = None
+
+    def speaks_for(self, entry: Entry) -> bool:
+        own = (self.service, self.sandbox, self.title_id)
+        return own == (entry.service, entry.sandbox, entry.title_id) and (
+            self.players is None or entry.xuid in self.players
+        )
 
 
 def update_url(service: str, xuid: str, scid: str) -> str:
@@ -113,14 +123,10 @@ class Deliverer:
         return sum(await asyncio.gather(*(one(batch) for batch in _batches(entries))))
 
     async def _credential(self, entry: Entry) -> str | None:
-        """The game's session token for its own title, else the stored delivery
+        """The game's session token for its own title and players, else the stored delivery
         credential of that player."""
         own = self.identity
-        if own is not None and (own.service, own.sandbox, own.title_id) == (
-            entry.service,
-            entry.sandbox,
-            entry.title_id,
-        ):
+        if own is not None and own.speaks_for(entry):
             try:
                 token = await own.token()
             except Exception as exc:  # a failing provider means: deliver with the credential

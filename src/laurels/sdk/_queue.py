@@ -16,6 +16,8 @@ deleted after delivery only if it was not raised meanwhile.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import sqlite3
 import threading
 import time
@@ -33,6 +35,53 @@ from laurels.sdk._policy import Queued, coalesce
 
 LEASE_SECONDS = 60.0
 BUSY_TIMEOUT_MS = 30_000
+HOST = socket.gethostname()
+OWNER = re.compile(r"(\d+)@(.*)#[0-9a-f]+")
+
+
+class _ForkGate:
+    """SQLite keeps each process's lock state in memory: a fork while a thread is
+    inside SQLite copies it half-held into the child, whose writes then wait for a
+    lock nobody will release. A fork waits for the queue's SQLite calls in flight;
+    new ones wait for the fork."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._busy = 0
+        self._forking = False
+
+    @contextmanager
+    def use(self) -> Iterator[None]:
+        with self._cond:
+            while self._forking:
+                self._cond.wait()
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy -= 1
+                if not self._busy:
+                    self._cond.notify_all()
+
+    def before_fork(self) -> None:
+        self._cond.acquire()
+        self._forking = True
+        while self._busy:
+            self._cond.wait()
+
+    def after_fork(self) -> None:
+        self._forking = False
+        self._cond.notify_all()
+        self._cond.release()
+
+
+FORK_GATE = _ForkGate()
+os.register_at_fork(
+    before=FORK_GATE.before_fork,
+    after_in_parent=FORK_GATE.after_fork,
+    after_in_child=FORK_GATE.after_fork,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -114,7 +163,7 @@ class OfflineQueue:
     ) -> None:
         self.path = Path(path) if path is not None else default_queue_path()
         self.clock = clock
-        self.owner = uuid.uuid4().hex
+        self._token = uuid.uuid4().hex
         self._local = threading.local()
         self._create()
 
@@ -123,7 +172,8 @@ class OfflineQueue:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             os.close(descriptor)
-            self._connection().executescript(SCHEMA)  # idempotent: IF NOT EXISTS
+            with self._reading() as conn:
+                conn.executescript(SCHEMA)  # idempotent: IF NOT EXISTS
         except (OSError, sqlite3.Error) as exc:
             raise QueueError(f"cannot open the offline queue {self.path}: {exc}") from exc
 
@@ -145,14 +195,20 @@ class OfflineQueue:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with FORK_GATE.use():
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with FORK_GATE.use():
+            yield self._connection()
 
     def enqueue(
         self,
@@ -205,19 +261,35 @@ class OfflineQueue:
             raise QueueError(f"cannot write the offline queue {self.path}: {exc}") from exc
         return merged
 
+    @property
+    def owner(self) -> str:
+        """Who holds a lease: this queue object in this process (a forked child is
+        another owner) of this machine."""
+        return f"{os.getpid()}@{HOST}#{self._token}"
+
     def claim(self, *, limit: int = 256, force: bool = False) -> list[Entry]:
         """Lease up to `limit` due entries to this queue object's owner. With
         `force`, entries waiting out a backoff are due too (a flush), but never
-        ones a Retry-After holds back."""
+        ones a Retry-After holds back. A lease whose holder was a process of this
+        machine that no longer exists is over at once (a game killed mid-delivery
+        must not hold `laurels sync --once` back until the lease expires)."""
         now = self.clock()
         due = "not_before <= :now" if force else "next_attempt_at <= :now AND not_before <= :now"
         with self._transaction() as conn:
+            dead = {f"dead{n}": owner for n, owner in enumerate(_dead_owners(conn, now))}
+            orphaned = f" OR lease_owner IN ({', '.join(':' + k for k in dead)})" if dead else ""
             rows = conn.execute(
                 f"UPDATE pending SET lease_owner = :owner, lease_expires = :until"
                 f" WHERE rowid IN (SELECT rowid FROM pending WHERE {due}"
-                f" AND lease_expires <= :now ORDER BY enqueued_at LIMIT :limit)"
+                f" AND (lease_expires <= :now{orphaned}) ORDER BY enqueued_at LIMIT :limit)"
                 f" RETURNING {ENTRY_COLUMNS}",
-                {"owner": self.owner, "until": now + LEASE_SECONDS, "now": now, "limit": limit},
+                {
+                    "owner": self.owner,
+                    "until": now + LEASE_SECONDS,
+                    "now": now,
+                    "limit": limit,
+                    **dead,
+                },
             ).fetchall()
         return [Entry(*row) for row in rows]
 
@@ -288,19 +360,22 @@ class OfflineQueue:
         query, args = "SELECT count(*) FROM pending", cast(tuple[str, ...], ())
         if service is not None:
             query, args = query + " WHERE service = ?", (service,)
-        return int(self._connection().execute(query, args).fetchone()[0])
+        with self._reading() as conn:
+            return int(conn.execute(query, args).fetchone()[0])
 
     def next_due(self) -> float | None:
         """When the earliest pending entry may be tried (None when none is)."""
-        row = (
-            self._connection()
-            .execute("SELECT min(max(next_attempt_at, not_before, lease_expires)) FROM pending")
-            .fetchone()
-        )
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT min(max(next_attempt_at, not_before, lease_expires)) FROM pending"
+            ).fetchone()
         return None if row[0] is None else float(row[0])
 
     def status(self, *, last: int = 5) -> QueueStatus:
-        conn = self._connection()
+        with self._reading() as conn:
+            return self._status(conn, last)
+
+    def _status(self, conn: sqlite3.Connection, last: int) -> QueueStatus:
         pending = int(conn.execute("SELECT count(*) FROM pending").fetchone()[0])
         dead = int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
         reasons = tuple(
@@ -318,10 +393,11 @@ class OfflineQueue:
         return QueueStatus(pending, dead, reasons, None if error is None else error[0])
 
     def dead_letters(self) -> list[DeadLetter]:
-        rows = self._connection().execute(
-            "SELECT service, sandbox, title_id, scid, xuid, achievement_id, percent,"
-            " time_achieved, status, reason, failed_at FROM dead_letters ORDER BY id"
-        )
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT service, sandbox, title_id, scid, xuid, achievement_id, percent,"
+                " time_achieved, status, reason, failed_at FROM dead_letters ORDER BY id"
+            ).fetchall()
         return [DeadLetter(Entry(*row[:8]), row[8], row[9], row[10]) for row in rows]
 
     def save_credential(
@@ -343,15 +419,12 @@ class OfflineQueue:
             )
 
     def credential(self, *, service: str, sandbox: str, title_id: int, xuid: str) -> str | None:
-        row = (
-            self._connection()
-            .execute(
+        with self._reading() as conn:
+            row = conn.execute(
                 "SELECT credential FROM credentials WHERE service=? AND sandbox=? AND title_id=?"
                 " AND xuid=?",
                 (service, sandbox, title_id, xuid),
-            )
-            .fetchone()
-        )
+            ).fetchone()
         return None if row is None else str(row[0])
 
     def forget_credential(self, *, service: str, sandbox: str, title_id: int, xuid: str) -> None:
@@ -366,3 +439,27 @@ class OfflineQueue:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _dead_owners(conn: sqlite3.Connection, now: float) -> list[str]:
+    """Holders of unexpired leases that were processes of this machine and are gone.
+    Any other holder (another machine, a reused pid) keeps its lease until it expires."""
+    owners = conn.execute(
+        "SELECT DISTINCT lease_owner FROM pending WHERE lease_expires > ?"
+        " AND lease_owner IS NOT NULL",
+        (now,),
+    ).fetchall()
+    return [str(owner) for (owner,) in owners if not _alive(str(owner))]
+
+
+def _alive(owner: str) -> bool:
+    match = OWNER.fullmatch(owner)
+    if match is None or match.group(2) != HOST or os.name != "posix":
+        return True  # (on Windows, os.kill would terminate the process, not probe it)
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but not ours to signal
+        return True
+    return True

@@ -82,9 +82,16 @@ class Worker:
         try:
             loop.run_forever()
         finally:
+            # No caller may wait forever on a call the loop will never finish:
+            # cancel what is left (its Future gets ClientClosed, see `submit`).
             background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                loop.run_until_complete(background)
+            for _ in range(3):
+                left = [task for task in asyncio.all_tasks(loop) if not task.done()]
+                if not left:
+                    break
+                for task in left:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
             loop.run_until_complete(self._deliverer.http.aclose())
             loop.close()
 
@@ -111,7 +118,12 @@ class Worker:
 
         async def run() -> T:
             assert self._deliverer is not None
-            return await work(self._deliverer)
+            try:
+                return await work(self._deliverer)
+            except asyncio.CancelledError:
+                if self._closed:  # cancelled by close(), not by the caller
+                    raise ClientClosed("the client closed before this call completed") from None
+                raise
 
         return asyncio.run_coroutine_threadsafe(run(), loop)
 
@@ -145,12 +157,15 @@ class Worker:
         if loop is None or thread is None:
             return None
         remaining: int | None = None
+        deadline = time.monotonic() + max(0.0, timeout)
         if thread.is_alive():
             future = asyncio.run_coroutine_threadsafe(self.flush(self._deliverer, timeout), loop)  # type: ignore[arg-type]
             with contextlib.suppress(Exception):
-                remaining = future.result(timeout + 1.0)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout + 5.0)
+                remaining = future.result(max(0.0, deadline - time.monotonic()) + 0.5)
+            with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                loop.call_soon_threadsafe(loop.stop)
+            # bounded even if the loop is stuck: the thread is a daemon
+            thread.join(max(0.0, deadline - time.monotonic()) + 1.0)
         return remaining
 
 

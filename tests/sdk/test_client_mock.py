@@ -1,0 +1,730 @@
+"""The clients (`AchievementsClient`, `SyncAchievementsClient`) and the deliverer
+against a mock transport (`httpx.MockTransport`, exported as
+`laurels.sdk.MockTransport`): classification of answers, the request on the wire,
+tokens, argument checks, futures and callbacks, flushing, batching, Retry-After,
+dead letters and a bounded close. The mock is the point here; the real service is
+exercised by the integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from laurels.sdk import (
+    AchievementsClient,
+    ClientClosed,
+    MockTransport,
+    OfflineQueue,
+    SyncAchievementsClient,
+    UpdateResult,
+)
+from laurels.sdk._delivery import Deliverer
+from laurels.sdk._policy import iso_time
+
+BASE = "http://laurels.test"
+TITLE_ID = 1234
+SCID = "6a2e0100-0000-0000-0000-00005f1d2c3b"
+SANDBOX = "DEV.1"
+XUID = "2533274790395904"
+OTHER_XUID = "2533274790395905"
+TOKEN = "player-token"
+T0 = 1_714_587_727.0  # 2024-05-01T18:22:07Z
+V2_KEYS = {"action", "serviceConfigId", "titleId", "userId", "achievements"}
+
+Client = AchievementsClient | SyncAchievementsClient
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Service:
+    """A mock achievements service. Answers every update with `status` (an error
+    body for >= 400), 404 for an update naming an id in `reject`, raises `error`
+    instead when set, and records every request with the status it answered."""
+
+    def __init__(self, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.headers = headers or {}
+        self.error: type[httpx.TransportError] | None = None
+        self.reject: set[str] = set()
+        self.gate: threading.Event | None = None  # when set: hold each update until released
+        self.requests: list[httpx.Request] = []
+        self.answered: list[tuple[httpx.Request, int]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.requests.append(request)
+        if request.url.path.endswith("/delivery-credentials"):
+            xuid = request.url.path.split("(")[1].split(")")[0]
+            return httpx.Response(201, json={"credential": f"cred-{xuid}", "expiresAt": ""})
+        if self.gate is not None:
+            assert self.gate.wait(10), "the test never released the gate"
+        if self.error is not None:
+            raise self.error("the service cannot be reached", request=request)
+        ids = {item["id"] for item in json.loads(request.content)["achievements"]}
+        status = 404 if ids & self.reject else self.status
+        with self._lock:
+            self.answered.append((request, status))
+        if status < 400:
+            return httpx.Response(status, headers=self.headers)
+        body = {"code": 4000, "source": "achievements", "description": f"refused with {status}"}
+        return httpx.Response(status, headers=self.headers, json=body)
+
+    def updates(self) -> list[httpx.Request]:
+        with self._lock:
+            return [r for r in self.requests if r.url.path.endswith("/update")]
+
+    def delivered(self, status: int = 200) -> dict[tuple[str, str], tuple[int, str]]:
+        """(xuid, id) -> (percent, timeAchieved) of every item answered `status`."""
+        with self._lock:
+            answered = list(self.answered)
+        out: dict[tuple[str, str], tuple[int, str]] = {}
+        for request, code in answered:
+            if code == status:
+                body = json.loads(request.content)
+                for item in body["achievements"]:
+                    out[(body["userId"], item["id"])] = (
+                        item["percentComplete"],
+                        item["timeAchieved"],
+                    )
+        return out
+
+
+MakeClient = Callable[..., Client]
+
+
+@pytest.fixture
+def queue_path(tmp_path: Path) -> Path:
+    return tmp_path / "queue.db"
+
+
+@pytest.fixture
+async def make(queue_path: Path) -> AsyncIterator[MakeClient]:
+    """make(service, kind="async" | "sync", **arguments) -> a client on the mock."""
+    made: list[Client] = []
+
+    def build(service: Service, kind: str = "async", **arguments: Any) -> Client:
+        options: dict[str, Any] = {
+            "title_id": TITLE_ID,
+            "scid": SCID,
+            "sandbox": SANDBOX,
+            "token": TOKEN,
+            "queue_path": queue_path,
+            "transport": MockTransport(service),
+            "exit_timeout": 0.0,
+            **arguments,
+        }
+        cls = AchievementsClient if kind == "async" else SyncAchievementsClient
+        client = cls(BASE, **options)
+        made.append(client)
+        return client
+
+    yield build
+    for client in made:
+        if isinstance(client, AchievementsClient):
+            await client.close(timeout=0)
+        else:
+            await asyncio.to_thread(client.close, 0)
+
+
+async def update(
+    client: Client, xuid: str | int, achievement_id: str, percent: int
+) -> UpdateResult:
+    if isinstance(client, SyncAchievementsClient):
+        return await asyncio.wrap_future(client.update_achievement(xuid, achievement_id, percent))
+    return await client.update_achievement(xuid, achievement_id, percent)
+
+
+async def flush(client: Client, timeout: float) -> int:
+    if isinstance(client, SyncAchievementsClient):
+        return await asyncio.to_thread(client.flush, timeout)
+    return await client.flush(timeout)
+
+
+def rows_on_disk(path: Path) -> dict[tuple[str, str], tuple[int, float]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            (xuid, aid): (percent, when)
+            for xuid, aid, percent, when in conn.execute(
+                "SELECT xuid, achievement_id, percent, time_achieved FROM pending"
+            )
+        }
+    finally:
+        conn.close()
+
+
+def preload(path: Path, items: list[tuple[str, str, int]], *, now: float = T0) -> OfflineQueue:
+    """Queue (xuid, id, percent) items as an earlier run of the game would have,
+    with a delivery credential for each player."""
+    queue = OfflineQueue(path, clock=Clock(now))
+    for xuid, aid, percent in items:
+        queue.enqueue(
+            service=BASE,
+            sandbox=SANDBOX,
+            title_id=TITLE_ID,
+            scid=SCID,
+            xuid=xuid,
+            achievement_id=aid,
+            percent=percent,
+        )
+    for xuid in {x for x, _, _ in items}:
+        queue.save_credential(
+            service=BASE,
+            sandbox=SANDBOX,
+            title_id=TITLE_ID,
+            xuid=xuid,
+            credential=f"cred-{xuid}",
+            expires_at="",
+        )
+    return queue
+
+
+async def eventually(check: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+KINDS = pytest.mark.parametrize("kind", ["async", "sync"])
+
+
+# --- classification of answers ------------------------------------------------------------
+
+
+@KINDS
+@pytest.mark.parametrize(
+    ("status", "expected", "code", "queued"),
+    [
+        (200, "updated", 0, False),
+        (304, "not_modified", 0x80190130, False),
+        (400, "rejected", 0x80190190, False),
+        (401, "rejected", 0x80190191, False),
+        (403, "rejected", 0x80190193, False),
+        (404, "rejected", 0x80190194, False),
+        (409, "rejected", 0x80190199, False),
+        (408, "queued", 0, True),
+        (429, "queued", 0, True),
+        (500, "queued", 0, True),
+        (503, "queued", 0, True),
+    ],
+)
+async def test_update_result_by_status(
+    make: MakeClient,
+    queue_path: Path,
+    kind: str,
+    status: int,
+    expected: str,
+    code: int,
+    queued: bool,
+) -> None:
+    service = Service(status)
+    client = make(service, kind, clock=Clock(T0))
+    result = await update(client, XUID, "1", 40)
+    assert (result.status, result.hresult) == (expected, code)
+    assert result.ok is (expected != "rejected")
+    if expected == "rejected":
+        assert result.http_status == status
+        assert result.description == f"refused with {status}"
+    if queued:
+        assert client.status().pending == 1
+        assert rows_on_disk(queue_path) == {(XUID, "1"): (40, T0)}  # on disk already
+    else:
+        assert len(service.updates()) == 1
+        assert client.status().pending == 0  # never queued
+        assert client.status().dead_letters == 0
+        assert rows_on_disk(queue_path) == {}
+
+
+@KINDS
+@pytest.mark.parametrize(
+    "error",
+    [httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.RemoteProtocolError],
+)
+async def test_network_errors_queue_the_update(
+    make: MakeClient, queue_path: Path, kind: str, error: type[httpx.TransportError]
+) -> None:
+    service = Service()
+    service.error = error
+    client = make(service, kind, clock=Clock(T0))
+    result = await update(client, XUID, "1", 40)
+    assert (result.status, result.hresult, result.http_status) == ("queued", 0, None)
+    assert rows_on_disk(queue_path) == {(XUID, "1"): (40, T0)}
+    # known to be unreachable: the next update goes straight to disk
+    assert (await update(client, XUID, "2", 10)).status == "queued"
+    assert len(service.updates()) == 1
+    assert client.status().pending == 2
+
+
+# --- the request --------------------------------------------------------------------------
+
+
+@KINDS
+async def test_update_request_is_the_v2_body_plus_time_achieved(
+    make: MakeClient, kind: str
+) -> None:
+    service = Service(200)
+    client = make(service, kind, clock=Clock(T0 + 0.5), scid=SCID.upper())
+    assert (await update(client, int(XUID), "1", 150)).status == "updated"
+    [request] = service.updates()
+    assert request.method == "POST"
+    assert str(request.url) == f"{BASE}/users/xuid({XUID})/achievements/{SCID}/update"
+    assert request.headers["x-xbl-contract-version"] == "2"
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["content-type"] == "application/json"
+    body = json.loads(request.content)
+    assert set(body) == V2_KEYS
+    assert body == {
+        "action": "progressUpdate",
+        "serviceConfigId": SCID,  # lower case
+        "titleId": TITLE_ID,
+        "userId": XUID,
+        "achievements": [
+            {"id": "1", "percentComplete": 100, "timeAchieved": "2024-05-01T18:22:07.5000000Z"}
+        ],
+    }
+    assert type(body["titleId"]) is int
+    assert type(body["userId"]) is str
+
+
+def sync_provider() -> Callable[[], str]:
+    def provide() -> str:
+        return "provided-token"
+
+    return provide
+
+
+def async_provider() -> Callable[[], Awaitable[str]]:
+    async def provide() -> str:
+        await asyncio.sleep(0)
+        return "provided-token"
+
+    return provide
+
+
+@KINDS
+@pytest.mark.parametrize("provider", [sync_provider, async_provider])
+async def test_token_provider_is_used(
+    make: MakeClient, kind: str, provider: Callable[[], Callable[[], Any]]
+) -> None:
+    calls: list[int] = []
+    inner = provider()
+
+    def counting() -> Any:
+        calls.append(1)
+        return inner()
+
+    service = Service(200)
+    client = make(service, kind, token=None, token_provider=counting)
+    assert (await update(client, XUID, "1", 40)).status == "updated"
+    assert (await update(client, XUID, "2", 40)).status == "updated"
+    assert [r.headers["authorization"] for r in service.updates()] == [
+        "Bearer provided-token",
+        "Bearer provided-token",
+    ]
+    assert len(calls) >= 2  # asked for each call, not once at construction
+
+
+@pytest.mark.parametrize("answer", ["none", "raises"])
+async def test_no_token_queues_the_update(make: MakeClient, answer: str) -> None:
+    def provide() -> str | None:
+        if answer == "raises":
+            raise RuntimeError("the platform has no token yet")
+        return None
+
+    service = Service(200)
+    client = make(service, token=None, token_provider=provide)
+    assert (await update(client, XUID, "1", 40)).status == "queued"
+    assert service.updates() == []
+    assert client.status().pending == 1
+
+
+async def test_a_credential_is_fetched_after_the_first_online_update(
+    make: MakeClient, queue_path: Path
+) -> None:
+    service = Service(200)
+    client = make(service)
+    assert (await update(client, XUID, "1", 40)).status == "updated"
+    queue = OfflineQueue(queue_path)
+    key: dict[str, Any] = {"service": BASE, "sandbox": SANDBOX, "title_id": TITLE_ID}
+    await eventually(lambda: queue.credential(**key, xuid=XUID) is not None, "the credential")
+    assert queue.credential(**key, xuid=XUID) == f"cred-{XUID}"
+    [asked] = [r for r in service.requests if r.url.path.endswith("/delivery-credentials")]
+    assert asked.url.path == f"/users/xuid({XUID})/delivery-credentials"
+    assert asked.headers["authorization"] == f"Bearer {TOKEN}"
+
+
+# --- arguments ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"token": TOKEN, "token_provider": lambda: TOKEN},
+        {"title_id": 0},
+        {"title_id": 2**32},
+        {"title_id": "1234"},
+    ],
+)
+def test_constructor_refuses_bad_arguments(queue_path: Path, arguments: dict[str, Any]) -> None:
+    options: dict[str, Any] = {
+        "title_id": TITLE_ID,
+        "scid": SCID,
+        "sandbox": SANDBOX,
+        "token": TOKEN,
+        "queue_path": queue_path,
+        **arguments,
+    }
+    for cls in (AchievementsClient, SyncAchievementsClient):
+        with pytest.raises(ValueError):  # noqa: PT011
+            cls(BASE, **options)
+
+
+@KINDS
+@pytest.mark.parametrize(
+    ("xuid", "achievement_id", "percent"),
+    [
+        (XUID, "", 40),
+        (XUID, "x" * 65, 40),
+        (XUID, "1", 0),
+        (XUID, "1", -1),
+        (XUID, "1", 1.5),
+        (XUID, "1", "50"),
+        (XUID, "1", None),
+        (XUID, "1", True),
+        ("abc", "1", 40),
+        ("0", "1", 40),
+        (2**64, "1", 40),
+        ("", "1", 40),
+    ],
+)
+async def test_impossible_arguments_raise_at_once(
+    make: MakeClient, kind: str, xuid: Any, achievement_id: Any, percent: Any
+) -> None:
+    service = Service(200)
+    client = make(service, kind)
+    if isinstance(client, SyncAchievementsClient):
+        with pytest.raises(ValueError):  # noqa: PT011 - raised by the call, not in a Future
+            client.update_achievement(xuid, achievement_id, percent)
+    else:
+        with pytest.raises(ValueError):  # noqa: PT011
+            await client.update_achievement(xuid, achievement_id, percent)
+    assert service.requests == []
+    assert client.status().pending == 0
+
+
+# --- the sync client ----------------------------------------------------------------------
+
+
+async def test_sync_client_returns_a_future_at_once_and_calls_back(make: MakeClient) -> None:
+    service = Service(200)
+    service.gate = threading.Event()  # the service does not answer until released
+    client = make(service, "sync")
+    assert isinstance(client, SyncAchievementsClient)
+    seen: list[concurrent.futures.Future[UpdateResult]] = []
+    called = threading.Event()
+
+    def callback(future: concurrent.futures.Future[UpdateResult]) -> None:
+        seen.append(future)
+        called.set()
+
+    start = time.monotonic()
+    future = client.update_achievement(XUID, "1", 40, callback=callback)
+    assert time.monotonic() - start < 1.0
+    assert isinstance(future, concurrent.futures.Future)
+    assert not future.done()
+    assert not called.is_set()
+    service.gate.set()
+    assert await asyncio.to_thread(called.wait, 5)
+    assert seen == [future]
+    assert future.result(0).status == "updated"
+
+
+async def test_sync_client_callback_sees_a_queued_result(make: MakeClient) -> None:
+    service = Service(503)
+    client = make(service, "sync")
+    assert isinstance(client, SyncAchievementsClient)
+    results: list[UpdateResult] = []
+    done = threading.Event()
+
+    def callback(future: concurrent.futures.Future[UpdateResult]) -> None:
+        results.append(future.result())
+        done.set()
+
+    client.update_achievement(XUID, "1", 40, callback=callback)
+    assert await asyncio.to_thread(done.wait, 5)
+    assert [r.status for r in results] == ["queued"]
+
+
+# --- flush and batching -------------------------------------------------------------------
+
+
+@KINDS
+async def test_flush_delivers_queued_updates_once_the_service_answers(
+    make: MakeClient, kind: str
+) -> None:
+    clock = Clock(T0)
+    service = Service(503)
+    client = make(service, kind, clock=clock)
+    for n, aid in enumerate(["1", "2", "3"]):
+        clock.now = T0 + n
+        assert (await update(client, XUID, aid, 100)).status == "queued"
+    assert client.status().pending == 3
+    service.status = 200
+    clock.now = T0 + 600  # delivered long after: timeAchieved stays the time reached
+    assert await flush(client, 5.0) == 0
+    assert client.status().pending == 0
+    assert service.delivered() == {
+        (XUID, "1"): (100, iso_time(T0)),
+        (XUID, "2"): (100, iso_time(T0 + 1)),
+        (XUID, "3"): (100, iso_time(T0 + 2)),
+    }
+
+
+async def test_flush_returns_what_is_still_queued(make: MakeClient) -> None:
+    service = Service(503)
+    client = make(service)
+    assert (await update(client, XUID, "1", 40)).status == "queued"
+    assert await flush(client, 0.3) == 1
+
+
+@pytest.mark.parametrize(("count", "sizes"), [(5, [5]), (32, [32]), (40, [32, 8])])
+async def test_queued_achievements_of_one_player_go_in_one_request(
+    make: MakeClient, queue_path: Path, count: int, sizes: list[int]
+) -> None:
+    items = [(XUID, str(n), 100) for n in range(count)] + [(OTHER_XUID, "1", 50)]
+    preload(queue_path, items)
+    service = Service(200)
+    client = make(service)
+    assert await flush(client, 5.0) == 0
+    per_player: dict[str, list[int]] = {}
+    for request in service.updates():
+        body = json.loads(request.content)
+        per_player.setdefault(body["userId"], []).append(len(body["achievements"]))
+    assert sorted(per_player[XUID], reverse=True) == sizes
+    assert per_player[OTHER_XUID] == [1]
+    assert set(service.delivered()) == {(x, a) for x, a, _ in items}
+
+
+async def test_a_rejected_batch_is_split_and_only_the_bad_item_dead_lettered(
+    make: MakeClient, queue_path: Path
+) -> None:
+    preload(queue_path, [(XUID, aid, 100) for aid in ("1", "2", "bad", "3")])
+    service = Service(200)
+    service.reject = {"bad"}
+    client = make(service)
+    assert await flush(client, 5.0) == 0
+    sizes = [len(json.loads(r.content)["achievements"]) for r in service.updates()]
+    assert sizes == [4, 1, 1, 1, 1]  # the batch, then each item alone
+    assert set(service.delivered()) == {(XUID, "1"), (XUID, "2"), (XUID, "3")}
+    status = client.status()
+    assert (status.pending, status.dead_letters) == (0, 1)
+    assert status.last_reasons == (f"{XUID} {SCID} bad: HTTP 404: refused with 404",)
+
+
+# --- the deliverer, driven directly with an injected clock --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "settled", "pending", "dead"),
+    [
+        (200, 1, 0, 0),
+        (304, 1, 0, 0),  # already there: delivered
+        (401, 0, 1, 0),  # a credential problem: kept, not dead-lettered
+        (408, 0, 1, 0),
+        (429, 0, 1, 0),
+        (500, 0, 1, 0),
+        (503, 0, 1, 0),
+        (400, 1, 0, 1),
+        (403, 1, 0, 1),
+        (404, 1, 0, 1),
+        (409, 1, 0, 1),
+    ],
+)
+async def test_deliverer_settles_by_status(
+    queue_path: Path, status: int, settled: int, pending: int, dead: int
+) -> None:
+    queue = preload(queue_path, [(XUID, "1", 100)])
+    service = Service(status)
+    async with httpx.AsyncClient(transport=MockTransport(service)) as http:
+        deliverer = Deliverer(queue, http, rng=random.Random(1))
+        assert await deliverer.run_once(force=True) == settled
+    [request] = service.updates()
+    assert request.headers["authorization"] == f"Bearer cred-{XUID}"  # the stored credential
+    state = queue.status()
+    assert (state.pending, state.dead_letters) == (pending, dead)
+    if pending:
+        assert state.last_error is not None
+        assert state.last_error.startswith(f"HTTP {status}")
+
+
+async def test_deliverer_without_a_credential_sends_nothing(queue_path: Path) -> None:
+    queue = OfflineQueue(queue_path, clock=Clock(T0))
+    queue.enqueue(
+        service=BASE,
+        sandbox=SANDBOX,
+        title_id=TITLE_ID,
+        scid=SCID,
+        xuid=XUID,
+        achievement_id="1",
+        percent=100,
+    )
+    service = Service(200)
+    async with httpx.AsyncClient(transport=MockTransport(service)) as http:
+        assert await Deliverer(queue, http).run_once(force=True) == 0
+    assert service.requests == []
+    assert queue.status().pending == 1
+    assert "credential" in (queue.status().last_error or "")
+
+
+async def test_retry_after_holds_delivery_back_without_sleeping(queue_path: Path) -> None:
+    clock = Clock(T0)
+    queue = preload(queue_path, [(XUID, "1", 100)])
+    queue.clock = clock
+    service = Service(429, headers={"Retry-After": "3"})
+    async with httpx.AsyncClient(transport=MockTransport(service)) as http:
+        deliverer = Deliverer(queue, http, rng=random.Random(7))
+        assert await deliverer.run_once(force=True) == 0
+        assert len(service.updates()) == 1
+        service.status, service.headers = 200, {}
+        clock.now = T0 + 2.9
+        assert await deliverer.run_once(force=True) == 0  # not even a flush
+        assert await deliverer.run_once() == 0
+        assert len(service.updates()) == 1
+        clock.now = T0 + 3.0
+        assert await deliverer.run_once(force=True) == 1
+        assert len(service.updates()) == 2
+    assert queue.status().pending == 0
+
+
+async def test_a_direct_429_holds_the_queued_update_for_retry_after(make: MakeClient) -> None:
+    clock = Clock(T0)
+    service = Service(429, headers={"Retry-After": "3"})
+    client = make(service, clock=clock)
+    assert (await update(client, XUID, "1", 100)).status == "queued"
+    service.status, service.headers = 200, {}
+    clock.now = T0 + 2.9
+    assert await flush(client, 0.3) == 1
+    assert len(service.updates()) == 1
+    clock.now = T0 + 3.0
+    assert await flush(client, 5.0) == 0
+    assert len(service.updates()) == 2
+
+
+# --- lifecycle ----------------------------------------------------------------------------
+
+
+async def hang_forever(request: httpx.Request) -> httpx.Response:
+    await asyncio.Event().wait()  # never set: a service that never answers
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("how", ["awaits", "blocks"])
+async def test_close_is_bounded_when_the_service_hangs(queue_path: Path, how: str) -> None:
+    """`close(timeout=1)` returns within ~3 s whether the request awaits forever
+    (a silent network) or the handler blocks the worker's loop on an event that is
+    set only after the assertion."""
+    entered, release = threading.Event(), threading.Event()
+
+    async def awaits(request: httpx.Request) -> httpx.Response:
+        entered.set()
+        return await hang_forever(request)
+
+    def blocks(request: httpx.Request) -> httpx.Response:
+        entered.set()
+        release.wait(30)
+        return httpx.Response(503)
+
+    client = SyncAchievementsClient(
+        BASE,
+        title_id=TITLE_ID,
+        scid=SCID,
+        sandbox=SANDBOX,
+        token=TOKEN,
+        queue_path=queue_path,
+        transport=MockTransport(awaits if how == "awaits" else blocks),
+        exit_timeout=0.0,
+    )
+    future = client.update_achievement(XUID, "1", 40)
+    assert await asyncio.to_thread(entered.wait, 5)
+    start = time.monotonic()
+    await asyncio.to_thread(client.close, 1.0)
+    assert time.monotonic() - start < 3.0
+    release.set()
+    # the call in flight ends: its caller is not left waiting forever
+    done, _ = await asyncio.to_thread(concurrent.futures.wait, [future], 10)
+    assert future in done
+    if how == "awaits":
+        assert isinstance(future.exception(), ClientClosed)
+    with pytest.raises(ClientClosed):
+        client.update_achievement(XUID, "1", 50)
+
+
+async def test_async_close_ends_a_call_in_flight(queue_path: Path) -> None:
+    entered = threading.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        entered.set()
+        return await hang_forever(request)
+
+    client = AchievementsClient(
+        BASE,
+        title_id=TITLE_ID,
+        scid=SCID,
+        sandbox=SANDBOX,
+        token=TOKEN,
+        queue_path=queue_path,
+        transport=MockTransport(handler),
+        exit_timeout=0.0,
+    )
+    call = asyncio.ensure_future(client.update_achievement(XUID, "1", 40))
+    assert await asyncio.to_thread(entered.wait, 5)
+    start = time.monotonic()
+    await client.close(timeout=1.0)
+    assert time.monotonic() - start < 3.0
+    with pytest.raises(ClientClosed):
+        await asyncio.wait_for(call, 5)
+    # The answer was never read, so the update was kept for the next run.
+    assert OfflineQueue(queue_path).status().pending == 1
+
+
+async def test_context_managers_close_the_client(queue_path: Path) -> None:
+    options: dict[str, Any] = {
+        "title_id": TITLE_ID,
+        "scid": SCID,
+        "sandbox": SANDBOX,
+        "token": TOKEN,
+        "queue_path": queue_path,
+        "transport": MockTransport(Service(200)),
+        "exit_timeout": 0.0,
+    }
+    async with AchievementsClient(BASE, **options) as client:
+        assert (await client.update_achievement(XUID, "1", 40)).status == "updated"
+    with pytest.raises(ClientClosed):
+        await client.update_achievement(XUID, "1", 50)
+
+    def use_sync() -> None:
+        with SyncAchievementsClient(BASE, **options) as sync:
+            assert sync.update_achievement(XUID, "2", 40).result(5).status == "updated"
+        with pytest.raises(ClientClosed):
+            sync.update_achievement(XUID, "2", 50)
+
+    await asyncio.to_thread(use_sync)

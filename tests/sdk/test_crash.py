@@ -1,0 +1,229 @@
+"""Once `update_achievement` has answered "queued", a SIGKILL loses nothing: 50
+game processes each queue one update offline and are killed the moment they say
+"queued"; every update is in the queue file, and `laurels sync --once` delivers them
+all with no game running. Until the service starts, its port is bound but not
+listening (connections are refused), so no other process can take it meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import sqlite3
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from laurels.app import create_app
+from laurels.db import Database
+from laurels.progress.service import read_progress
+from laurels.sdk import OfflineQueue
+from laurels.settings import Settings
+from tests.support import (
+    SCID,
+    TITLE_ID,
+    free_socket,
+    publish_config,
+    title_config,
+    token_for,
+)
+
+SANDBOX = "DEV.1"
+GAMES = 50
+PLAYERS = 5
+AT_ONCE = 4  # game processes alive at a time (2 cores)
+DEADLINE_SECONDS = 60
+
+GAME = f"""
+import sys, time
+from laurels.sdk import SyncAchievementsClient
+url, queue, token, xuid, achievement, percent = sys.argv[1:]
+client = SyncAchievementsClient(url, title_id={TITLE_ID}, scid={SCID!r}, sandbox={SANDBOX!r},
+                                token=token, queue_path=queue, exit_timeout=0.0)
+print(client.update_achievement(xuid, achievement, int(percent)).result(20).status, flush=True)
+time.sleep(60)  # the parent kills this process as soon as it has read the line
+"""
+
+
+CLAIMER = """
+import sys
+from laurels.sdk import OfflineQueue
+print(len(OfflineQueue(sys.argv[1]).claim()), flush=True)
+sys.stdin.readline()  # holds its lease until killed
+"""
+
+
+def xuid(n: int) -> str:
+    return str(2_533_274_800_000_000 + n)
+
+
+def plan() -> dict[tuple[str, str], int]:
+    """(player, achievement) → percent: one distinct update per game process."""
+    return {(xuid(n % PLAYERS), str(n // PLAYERS + 1)): 1 + (n * 37) % 100 for n in range(GAMES)}
+
+
+@dataclass
+class ServiceDb:
+    url: str
+    db: Database
+
+
+@pytest.fixture
+async def service(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[ServiceDb]:
+    """A SQLite service database with one achievement per game process."""
+    path = tmp_path / "svc.db"
+    shutil.copyfile(sqlite_template, path)
+    db = Database(f"sqlite:///{path}", pool_size=2)
+    try:
+        await publish_config(db, title_config(GAMES // PLAYERS))
+        yield ServiceDb(f"sqlite:///{path}", db)
+    finally:
+        await db.dispose()
+
+
+async def play_and_die(args: list[str], gate: asyncio.Semaphore, deadline: float) -> str:
+    """Run one game; SIGKILL it the moment it prints its answer; return the answer."""
+    async with gate:
+        game = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            GAME,
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert game.stdout is not None
+        try:
+            line = await asyncio.wait_for(game.stdout.readline(), deadline - time.monotonic())
+        finally:
+            if game.returncode is None:
+                game.kill()
+            _, errors = await game.communicate()
+        answer = line.decode().strip()
+        assert answer, errors.decode()
+        return answer
+
+
+@contextlib.asynccontextmanager
+async def serving(database_url: str, sock: socket.socket) -> AsyncIterator[None]:
+    """The service on `sock` (until now bound, not listening), in this event loop."""
+    app = create_app(Settings(database_url=database_url, catalog_refresh_seconds=0.2))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if task.done():
+            task.result()
+        assert time.monotonic() < deadline, "the service did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+        sock.close()
+
+
+def queued(queue: Path) -> dict[tuple[str, str], int]:
+    with contextlib.closing(sqlite3.connect(queue)) as conn:
+        rows = conn.execute("SELECT xuid, achievement_id, percent FROM pending").fetchall()
+    return {(str(x), str(a)): int(p) for x, a, p in rows}
+
+
+@pytest.mark.slow
+async def test_sigkilled_games_lose_no_queued_update_and_sync_delivers_them_all(
+    service: ServiceDb, tmp_path: Path
+) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    sock = free_socket()  # bound, not listening: every game is offline
+    url, queue = f"http://127.0.0.1:{sock.getsockname()[1]}", tmp_path / "queue.db"
+    expected = plan()
+    tokens = {x: await token_for(service.db, xuid=x) for x in {x for x, _ in expected}}
+
+    gate = asyncio.Semaphore(AT_ONCE)
+    answers = await asyncio.gather(
+        *(
+            play_and_die([url, str(queue), tokens[x], x, a, str(p)], gate, deadline)
+            for (x, a), p in expected.items()
+        )
+    )
+    assert answers == ["queued"] * GAMES
+    assert queued(queue) == expected  # every acknowledged update is on disk
+
+    # `laurels sync` delivers with each player's stored delivery credential; a player
+    # token (which the update route accepts) stands in for it here, saved the way
+    # the client saves the credential it fetches.
+    store = OfflineQueue(queue)
+    for player, token in tokens.items():
+        store.save_credential(
+            service=url,
+            sandbox=SANDBOX,
+            title_id=TITLE_ID,
+            xuid=player,
+            credential=token,
+            expires_at="",
+        )
+    store.close()
+
+    async with serving(service.url, sock):  # and no game process runs
+        sync = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "laurels",
+            "sync",
+            "--once",
+            "--queue",
+            str(queue),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(sync.communicate(), deadline - time.monotonic())
+    assert sync.returncode == 0, err.decode()
+    assert f"0 pending, 0 dead letter(s), {GAMES} delivered now" in out.decode(), out.decode()
+    assert queued(queue) == {}
+    delivered = {}
+    async with service.db.read() as conn:
+        for player in tokens:
+            rows = await read_progress(conn, sandbox=SANDBOX, xuid=player, scids=[SCID])
+            delivered.update({(player, a): row.percent for (_, a), row in rows.items()})
+    assert delivered == expected
+
+
+async def test_a_lease_held_by_a_killed_process_is_over_at_once(tmp_path: Path) -> None:
+    """A game killed between claiming entries and settling them does not hold
+    them back from `laurels sync --once` for the lease's 60 seconds."""
+    queue = tmp_path / "queue.db"
+    store = OfflineQueue(queue)
+    store.enqueue(
+        service="http://127.0.0.1:9",
+        sandbox=SANDBOX,
+        title_id=TITLE_ID,
+        scid=SCID,
+        xuid=xuid(0),
+        achievement_id="1",
+        percent=50,
+    )
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CLAIMER,
+        str(queue),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), 20) == b"1\n"
+        assert store.claim(force=True) == []  # a live holder keeps its lease
+    finally:
+        holder.kill()
+        await holder.communicate()
+    [entry] = store.claim()
+    assert (entry.xuid, entry.achievement_id, entry.percent) == (xuid(0), "1", 50)
+    store.close()

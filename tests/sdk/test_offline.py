@@ -1,0 +1,425 @@
+"""The SDK against the real service on 127.0.0.1: online answers; an update made
+offline reaches the service later with the time the player earned it; `laurels sync`
+delivers with the stored delivery credential after the game closed; dead letters;
+and a connection cut after the service answered is redelivered as a harmless 304.
+
+SDK behaviour, so the service runs on a SQLite file of the test's own, in the
+test's event loop. A test that starts offline holds the service's port from the
+start: bound but not listening (connections are refused), so no other process on
+the machine can take it before the service starts there."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import shutil
+import socket
+import sqlite3
+import sys
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlalchemy import func, select
+
+from laurels.app import create_app
+from laurels.db import Database
+from laurels.progress.service import read_progress
+from laurels.progress.tables import activity
+from laurels.sdk import NOT_MODIFIED, AchievementsClient, OfflineQueue
+from laurels.settings import Settings
+from laurels.timefmt import parse_time
+from tests.support import (
+    OTHER_XUID,
+    SCID,
+    TITLE_ID,
+    XUID,
+    publish_config,
+    running_service,
+    title_config,
+    token_for,
+)
+
+SANDBOX = "DEV.1"
+EARLIER = 600.0  # the player earned it 10 minutes before the delivery
+
+
+@dataclass
+class ServiceDb:
+    """A migrated SQLite service database with title 1234 (achievements 1..5)."""
+
+    path: Path
+    db: Database
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    def settings(self) -> Settings:
+        return Settings(database_url=self.url, catalog_refresh_seconds=0.2)
+
+    async def token(self, xuid: str = XUID) -> str:
+        return await token_for(self.db, xuid=xuid)
+
+    async def percent(self, achievement_id: str, xuid: str = XUID) -> int | None:
+        async with self.db.read() as conn:
+            rows = await read_progress(conn, sandbox=SANDBOX, xuid=xuid, scids=[SCID])
+        row = rows.get((SCID, achievement_id))
+        return None if row is None else row.percent
+
+    async def unlocks(self, achievement_id: str, xuid: str = XUID) -> int:
+        query = (
+            select(func.count())
+            .select_from(activity)
+            .where(activity.c.xuid == xuid, activity.c.achievement_id == achievement_id)
+        )
+        async with self.db.read() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+
+@pytest.fixture
+async def service(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[ServiceDb]:
+    path = tmp_path / "svc.db"
+    shutil.copyfile(sqlite_template, path)
+    db = Database(f"sqlite:///{path}", pool_size=2)
+    try:
+        await publish_config(db, title_config(5))
+        yield ServiceDb(path, db)
+    finally:
+        await db.dispose()
+
+
+def reserved(port: int = 0) -> socket.socket:
+    """A port of the test's with nothing listening: connecting is refused, and no
+    other process's bind to port 0 gets it. After a stop, the same port is taken
+    back at once (SO_REUSEADDR: its closed connections linger in TIME_WAIT)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@contextlib.asynccontextmanager
+async def serving(service: ServiceDb, sock: socket.socket) -> AsyncIterator[None]:
+    """The service on `sock`, in this event loop, until the block ends (which
+    closes `sock`)."""
+    config = uvicorn.Config(create_app(service.settings()), log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if task.done():
+            task.result()
+        assert time.monotonic() < deadline, "the service did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+        sock.close()
+
+
+def client_for(
+    url: str, token: str, queue: Path, clock: Callable[[], float] = time.time
+) -> AchievementsClient:
+    return AchievementsClient(
+        url,
+        title_id=TITLE_ID,
+        scid=SCID,
+        sandbox=SANDBOX,
+        token=token,
+        queue_path=queue,
+        clock=clock,
+    )
+
+
+def queued(queue: Path) -> list[tuple[str, str, int, float]]:
+    """(xuid, achievement, percent, time achieved) of every pending row, read from
+    the file itself."""
+    with contextlib.closing(sqlite3.connect(queue)) as conn:
+        rows = conn.execute(
+            "SELECT xuid, achievement_id, percent, time_achieved FROM pending ORDER BY rowid"
+        ).fetchall()
+    return [(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]
+
+
+def on_disk(queue: Path) -> bytes:
+    """The queue file with its WAL and shared-memory files."""
+    return b"".join(p.read_bytes() for p in queue.parent.glob(queue.name + "*"))
+
+
+async def laurels(*args: str) -> tuple[int, str, str]:
+    """Run the `laurels` command (the service may be serving in this loop meanwhile);
+    returns (exit code, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "laurels",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def wait_for_credential(queue: Path, url: str, xuid: str, seconds: float = 5.0) -> str:
+    """The client fetches the credential in the background after an online success."""
+    store = OfflineQueue(queue)
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            found = store.credential(service=url, sandbox=SANDBOX, title_id=TITLE_ID, xuid=xuid)
+            if found is not None:
+                return found
+            await asyncio.sleep(0.05)
+    finally:
+        store.close()
+    pytest.fail(f"no delivery credential stored within {seconds} s")
+
+
+# -- online ---------------------------------------------------------------------
+
+
+async def test_online_updated_then_not_modified_and_unknown_id_rejected_not_queued(
+    service: ServiceDb, tmp_path: Path
+) -> None:
+    queue = tmp_path / "queue.db"
+    async with (
+        running_service(service.settings()) as url,
+        client_for(url, await service.token(), queue) as client,
+    ):
+        first = await client.update_achievement(XUID, "1", 100)
+        again = await client.update_achievement(XUID, "1", 100)
+        unknown = await client.update_achievement(XUID, "no-such-achievement", 100)
+        status = client.status()
+    assert (first.status, first.hresult, first.http_status) == ("updated", 0, 200)
+    assert (again.status, again.hresult, again.http_status) == ("not_modified", 0x80190130, 304)
+    assert again.hresult == NOT_MODIFIED
+    assert (unknown.status, unknown.hresult, unknown.http_status) == ("rejected", 0x80190194, 404)
+    assert (status.pending, status.dead_letters) == (0, 0)
+    assert queued(queue) == []
+    assert await service.percent("1") == 100
+
+
+# -- offline, then online ----------------------------------------------------------
+
+
+async def test_offline_update_is_on_disk_then_delivered_with_the_time_it_was_earned(
+    service: ServiceDb, tmp_path: Path
+) -> None:
+    sock, queue = reserved(), tmp_path / "queue.db"
+
+    def earlier() -> float:
+        return time.time() - EARLIER
+
+    async with client_for(url_of(sock), await service.token(), queue, clock=earlier) as client:
+        before = earlier()
+        result = await client.update_achievement(XUID, "1", 100)
+        after = earlier()
+        assert (result.status, result.hresult) == ("queued", 0)
+        assert client.status().pending == 1
+        [(xuid, achievement_id, percent, reached)] = queued(queue)
+        assert (xuid, achievement_id, percent) == (XUID, "1", 100)
+        assert before <= reached <= after
+
+        async with serving(service, sock):
+            assert await client.flush(timeout=10) == 0
+            delivered = await client.get_achievement(XUID, "1")
+    assert delivered.unlocked
+    unlocked = parse_time(delivered.time_unlocked).timestamp()
+    assert unlocked == pytest.approx(reached, abs=1e-5)  # when the player reached 100
+    assert time.time() - unlocked > EARLIER - 10  # not when it was delivered
+    assert queued(queue) == []
+
+
+async def test_sync_once_delivers_with_the_stored_credential_after_the_game_closed(
+    service: ServiceDb, tmp_path: Path
+) -> None:
+    sock, queue = reserved(), tmp_path / "queue.db"
+    url, port = url_of(sock), sock.getsockname()[1]
+    token = await service.token()
+    client = client_for(url, token, queue)
+    try:
+        async with serving(service, sock):
+            assert (await client.update_achievement(XUID, "1", 50)).status == "updated"
+            credential = await wait_for_credential(queue, url, XUID)
+        sock = reserved(port)  # the service is down
+        assert (await client.update_achievement(XUID, "1", 100)).status == "queued"
+    finally:
+        await client.close(timeout=0.5)
+    assert credential != token
+    assert token.encode() not in on_disk(queue)  # the session token never reaches the file
+
+    async with serving(service, sock):  # no game runs now
+        code, out, err = await laurels("sync", "--once", "--queue", str(queue))
+    assert code == 0, err
+    assert "0 pending, 0 dead letter(s), 1 delivered now" in out, out
+    assert await service.percent("1") == 100
+
+
+# -- dead letters --------------------------------------------------------------------
+
+
+async def test_a_rejected_queued_update_is_a_dead_letter_shown_by_status_and_sync(
+    service: ServiceDb, tmp_path: Path
+) -> None:
+    sock, queue = reserved(), tmp_path / "queue.db"
+    async with client_for(url_of(sock), await service.token(), queue) as client:
+        assert (await client.update_achievement(XUID, "no-such", 100)).status == "queued"
+        async with serving(service, sock):
+            assert await client.flush(timeout=10) == 0
+        status = client.status()
+    assert (status.pending, status.dead_letters) == (0, 1)
+    [reason] = status.last_reasons
+    assert "no-such" in reason, reason
+    assert "HTTP 404" in reason, reason
+
+    code, out, err = await laurels("sync", "--status", "--queue", str(queue))
+    assert code == 0, err
+    assert "0 pending, 1 dead letter(s)" in out, out
+    assert f"dead letter: {reason}" in out, out
+
+
+# -- one player's token, another player's queued update --------------------------------
+
+
+async def test_a_client_never_delivers_another_players_update_with_its_own_token(
+    service: ServiceDb, tmp_path: Path
+) -> None:
+    """Two local players share the (default) queue file: the client of player A
+    delivers B's queued update with B's stored credential, never with A's token
+    (the service would answer 403 and the update would become a dead letter)."""
+    queue = tmp_path / "queue.db"
+    async with running_service(service.settings()) as url:
+        store = OfflineQueue(queue)
+        store.enqueue(
+            service=url,
+            sandbox=SANDBOX,
+            title_id=TITLE_ID,
+            scid=SCID,
+            xuid=OTHER_XUID,
+            achievement_id="2",
+            percent=100,
+        )
+        # A player token stands in for B's delivery credential: the update route
+        # accepts it, and the credential endpoint may not exist yet.
+        other = await service.token(OTHER_XUID)
+        store.save_credential(
+            service=url,
+            sandbox=SANDBOX,
+            title_id=TITLE_ID,
+            xuid=OTHER_XUID,
+            credential=other,
+            expires_at="",
+        )
+        store.close()
+        async with client_for(url, await service.token(XUID), queue) as client:
+            assert (await client.update_achievement(XUID, "1", 100)).status == "updated"
+            assert await client.flush(timeout=5) == 0
+            status = client.status()
+    assert status.dead_letters == 0, status.last_reasons
+    assert await service.percent("2", xuid=OTHER_XUID) == 100
+
+
+# -- the answer is lost on the way back ------------------------------------------------
+
+REQUEST_LINE = re.compile(rb"(?:GET|POST|PUT|DELETE) (\S+) HTTP/1\.1\r\n")
+STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ")
+
+
+@dataclass
+class CuttingProxy:
+    """A TCP proxy to the service. Once, it forwards an update request, reads the
+    service's answer and closes the connection to the client instead of passing the
+    answer on; otherwise it forwards both ways. Records (path, status) of every
+    answer the service gave."""
+
+    target_port: int
+    cut_next_update: bool = True
+    answers: list[tuple[str, int]] = field(default_factory=list)
+    cut: list[tuple[str, int]] = field(default_factory=list)
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers += [writer, up_writer]
+        paths: deque[str] = deque()
+        cutting = False
+
+        async def to_service() -> None:
+            nonlocal cutting
+            while data := await reader.read(65536):
+                for match in REQUEST_LINE.finditer(data):
+                    paths.append(match.group(1).decode())
+                    if self.cut_next_update and paths[-1].endswith("/update"):
+                        cutting, self.cut_next_update = True, False
+                up_writer.write(data)
+                await up_writer.drain()
+
+        async def to_client() -> None:
+            while data := await up_reader.read(65536):
+                answers = [(paths.popleft(), int(m.group(1))) for m in STATUS_LINE.finditer(data)]
+                self.answers += answers
+                if cutting:
+                    self.cut += answers
+                    return  # the client never sees this answer
+                writer.write(data)
+                await writer.drain()
+
+        tasks = [asyncio.create_task(to_service()), asyncio.create_task(to_client())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.close()
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+
+
+async def test_an_answer_lost_after_the_service_applied_it_is_redelivered_as_a_304(
+    service: ServiceDb, tmp_path: Path
+) -> None:
+    queue = tmp_path / "queue.db"
+    async with running_service(service.settings()) as target:
+        proxy = CuttingProxy(int(target.rsplit(":", 1)[1]))
+        server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        try:
+            async with client_for(url, await service.token(), queue) as client:
+                result = await client.update_achievement(XUID, "1", 100)
+                assert result.status == "queued", result  # a network error, to the SDK
+                update_path = f"/users/xuid({XUID})/achievements/{SCID}/update"
+                assert proxy.cut == [(update_path, 200)]  # yet the service applied it
+                assert await service.percent("1") == 100
+                assert await client.flush(timeout=10) == 0
+                status = client.status()
+        finally:
+            proxy.close()
+            server.close()
+            await server.wait_closed()
+    assert (status.pending, status.dead_letters) == (0, 0)
+    assert proxy.answers == [(update_path, 200), (update_path, 304)]
+    assert await service.unlocks("1") == 1
+    assert await service.percent("1") == 100
+    assert queued(queue) == []

@@ -1,0 +1,528 @@
+"""The offline queue file (laurels.sdk._queue.OfflineQueue) with an injected clock:
+durability, coalescing, leases, settling, dead letters, credentials, and two
+processes writing one file. No service and no database fixture: files live in
+tmp_path."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from laurels.sdk._policy import Queued, coalesce
+from laurels.sdk._queue import LEASE_SECONDS, OfflineQueue
+
+SERVICE = "http://127.0.0.1:8080"
+SANDBOX = "DEV.1"
+TITLE_ID = 1234
+SCID = "6a2e0100-0000-0000-0000-00005f1d2c3b"
+XUID = "2533274790395904"
+T0 = 1_000_000.0
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "queue.db"
+
+
+@pytest.fixture
+def queue(path: Path, clock: Clock) -> OfflineQueue:
+    return OfflineQueue(path, clock=clock)
+
+
+def put(
+    q: OfflineQueue,
+    achievement_id: str = "1",
+    percent: int = 40,
+    *,
+    xuid: str = XUID,
+    achieved_at: float | None = None,
+) -> Queued:
+    return q.enqueue(
+        service=SERVICE,
+        sandbox=SANDBOX,
+        title_id=TITLE_ID,
+        scid=SCID,
+        xuid=xuid,
+        achievement_id=achievement_id,
+        percent=percent,
+        achieved_at=achieved_at,
+    )
+
+
+def rows_on_disk(path: Path) -> dict[tuple[str, str], tuple[int, float]]:
+    """(xuid, id) -> (percent, time_achieved), read through a connection of our own."""
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            (xuid, aid): (percent, when)
+            for xuid, aid, percent, when in conn.execute(
+                "SELECT xuid, achievement_id, percent, time_achieved FROM pending"
+            )
+        }
+    finally:
+        conn.close()
+
+
+def pending_row(path: Path, achievement_id: str, xuid: str = XUID) -> dict[str, Any]:
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        row = conn.execute(
+            "SELECT * FROM pending WHERE xuid = ? AND achievement_id = ?", (xuid, achievement_id)
+        ).fetchone()
+        assert row is not None, f"no pending row for {xuid}/{achievement_id}"
+        return dict(row)
+    finally:
+        conn.close()
+
+
+# --- the file ----------------------------------------------------------------------
+
+
+def test_file_is_created_with_mode_0600(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dirs" / "queue.db"
+    q = OfflineQueue(path)
+    put(q)
+    q.save_credential(
+        service=SERVICE,
+        sandbox=SANDBOX,
+        title_id=TITLE_ID,
+        xuid=XUID,
+        credential="c",
+        expires_at="",
+    )
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    # the write-ahead log holds the same secrets until a checkpoint
+    for companion in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if companion.exists():
+            assert stat.S_IMODE(os.stat(companion).st_mode) == 0o600, companion
+    q.close()
+
+
+def test_file_uses_wal(queue: OfflineQueue, path: Path) -> None:
+    put(queue)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+def test_enqueue_is_on_disk_before_it_returns(
+    queue: OfflineQueue, path: Path, clock: Clock
+) -> None:
+    merged = put(queue, "7", 55)
+    assert merged == Queued(55, T0)
+    assert rows_on_disk(path) == {(XUID, "7"): (55, T0)}
+    row = pending_row(path, "7")
+    assert (row["service"], row["sandbox"], row["title_id"], row["scid"]) == (
+        SERVICE,
+        SANDBOX,
+        TITLE_ID,
+        SCID,
+    )
+
+
+def test_reopening_the_file_keeps_the_queue(path: Path, clock: Clock) -> None:
+    first = OfflineQueue(path, clock=clock)
+    put(first, "1", 30)
+    first.close()
+    again = OfflineQueue(path, clock=clock)  # the schema is created only if missing
+    assert again.pending_count() == 1
+    assert again.claim()[0].percent == 30
+
+
+# --- coalescing ----------------------------------------------------------------------
+
+
+def test_coalescing_keeps_the_maximum_and_the_time_first_reached(
+    queue: OfflineQueue, path: Path, clock: Clock
+) -> None:
+    steps = [  # (percent sent, expected (percent, time) on disk)
+        (40, (40, T0)),
+        (30, (40, T0)),  # lower: kept
+        (40, (40, T0)),  # equal: the earlier time stays
+        (70, (70, T0 + 3)),  # higher: the new value and its time
+        (100, (100, T0 + 4)),
+        (100, (100, T0 + 4)),
+        (5, (100, T0 + 4)),
+    ]
+    for step, (percent, expected) in enumerate(steps):
+        clock.now = T0 + step
+        put(queue, "1", percent)
+        assert rows_on_disk(path) == {(XUID, "1"): expected}, f"step {step}"
+
+
+def test_achieved_at_overrides_the_clock(queue: OfflineQueue, path: Path) -> None:
+    assert put(queue, "1", 100, achieved_at=T0 - 3600) == Queued(100, T0 - 3600)
+    assert rows_on_disk(path)[(XUID, "1")] == (100, T0 - 3600)
+
+
+def test_a_burst_of_updates_stays_one_row_per_achievement(
+    queue: OfflineQueue, path: Path, clock: Clock
+) -> None:
+    """A burst stays 20 rows for 5 players × 4 achievements.
+
+    One `enqueue` is an fsync'd transaction (about 40 µs on the development disk, so
+    a million would take some 40 s): this test makes 20,000 real `enqueue` calls over
+    the 20 keys and checks the file against a reference model, then runs the same
+    coalescing step (`coalesce`, the function `enqueue` merges with) a million times
+    over the 20 keys and checks that it holds 20 values, each the maximum sent with
+    the time it was first reached."""
+    players = [str(1000 + p) for p in range(5)]
+    ids = [str(a) for a in range(1, 5)]
+    rng = random.Random(2024)
+    expected: dict[tuple[str, str], tuple[int, float]] = {}
+    for n in range(20_000):
+        xuid, aid = rng.choice(players), rng.choice(ids)
+        percent = rng.randint(1, 100)
+        clock.now = T0 + n
+        put(queue, aid, percent, xuid=xuid)
+        old = expected.get((xuid, aid))
+        if old is None or percent > old[0]:
+            expected[(xuid, aid)] = (percent, clock.now)
+    assert len(expected) == 20
+    assert rows_on_disk(path) == expected
+    assert queue.pending_count() == 20
+
+    table: dict[tuple[int, int], Queued] = {}
+    best: dict[tuple[int, int], int] = {}
+    first: dict[tuple[int, int], float] = {}  # when each key first got its maximum
+    for n in range(1_000_000):
+        key = (n % 5, (n // 5) % 4)
+        percent = (n * 7919) % 100 + 1
+        table[key] = coalesce(table.get(key), percent, float(n))
+        if percent > best.get(key, 0):
+            best[key], first[key] = percent, float(n)
+    assert len(table) == 20
+    assert table == {key: Queued(best[key], first[key]) for key in best}
+
+
+# --- leases ---------------------------------------------------------------------------
+
+
+def test_claim_leases_rows_until_the_lease_expires(
+    queue: OfflineQueue, path: Path, clock: Clock
+) -> None:
+    other = OfflineQueue(path, clock=clock)  # another owner on the same file
+    assert other.owner != queue.owner
+    for aid in ("1", "2", "3"):
+        put(queue, aid)
+    mine = queue.claim()
+    assert sorted(e.achievement_id for e in mine) == ["1", "2", "3"]
+    assert other.claim() == []
+    assert queue.claim() == []  # leased rows are not handed out twice, even to the owner
+    clock.advance(LEASE_SECONDS - 0.001)
+    assert other.claim(force=True) == []
+    clock.advance(0.001)
+    theirs = other.claim()
+    assert sorted(e.achievement_id for e in theirs) == ["1", "2", "3"]
+    row = pending_row(path, "1")
+    assert row["lease_owner"] == other.owner
+    assert row["lease_expires"] == pytest.approx(clock.now + LEASE_SECONDS)
+
+
+def test_claim_respects_its_limit(queue: OfflineQueue) -> None:
+    for aid in range(10):
+        put(queue, str(aid))
+    assert len(queue.claim(limit=4)) == 4
+    assert len(queue.claim(limit=100)) == 6
+    assert queue.claim() == []
+
+
+def test_delivered_removes_the_row(queue: OfflineQueue, path: Path) -> None:
+    put(queue, "1", 40)
+    put(queue, "2", 40)
+    entries = queue.claim()
+    queue.delivered([e for e in entries if e.achievement_id == "1"])
+    assert set(rows_on_disk(path)) == {(XUID, "2")}
+
+
+def test_delivered_keeps_a_row_raised_after_the_claim(
+    queue: OfflineQueue, path: Path, clock: Clock
+) -> None:
+    other = OfflineQueue(path, clock=clock)
+    put(queue, "1", 40)
+    [entry] = queue.claim()
+    clock.advance(1)
+    put(other, "1", 60)  # raised while the delivery of 40 is in flight
+    queue.delivered([entry])
+    assert rows_on_disk(path) == {(XUID, "1"): (60, T0 + 1)}
+    row = pending_row(path, "1")
+    assert (row["lease_owner"], row["lease_expires"]) == (None, 0)  # released
+    [again] = other.claim()  # due at once, no lease to wait out
+    assert again.percent == 60
+
+
+def test_delivered_removes_a_row_sent_again_at_the_same_value(
+    queue: OfflineQueue, path: Path
+) -> None:
+    put(queue, "1", 40)
+    [entry] = queue.claim()
+    put(queue, "1", 40)  # coalesces: nothing new to deliver
+    queue.delivered([entry])
+    assert rows_on_disk(path) == {}
+
+
+# --- retry and backoff -------------------------------------------------------------------
+
+
+def test_retry_sets_soft_backoff_and_hard_not_before(
+    queue: OfflineQueue, path: Path, clock: Clock
+) -> None:
+    put(queue, "1")
+    [entry] = queue.claim()
+    queue.retry([entry], soft=T0 + 10, hard=T0 + 5, error="HTTP 429: slow down")
+    row = pending_row(path, "1")
+    assert (row["attempts"], row["next_attempt_at"], row["not_before"]) == (1, T0 + 10, T0 + 5)
+    assert row["lease_owner"] is None
+    assert queue.next_due() == T0 + 10
+    assert queue.status().last_error == "HTTP 429: slow down"
+
+    clock.now = T0 + 4.999
+    assert queue.claim() == []
+    assert queue.claim(force=True) == []  # a flush honours Retry-After too
+    clock.now = T0 + 5
+    assert queue.claim() == []  # the backoff still holds a normal pass
+    [forced] = queue.claim(force=True)  # a flush ignores the backoff
+    assert forced.attempts == 1
+    queue.retry([forced], soft=T0 + 30, hard=T0 + 5, error="HTTP 503")
+    clock.now = T0 + 30
+    [due] = queue.claim()
+    assert due.attempts == 2
+
+
+def test_a_raised_value_skips_the_backoff_but_not_retry_after(
+    queue: OfflineQueue, clock: Clock
+) -> None:
+    put(queue, "1", 40)
+    [entry] = queue.claim()
+    queue.retry([entry], soft=T0 + 100, hard=T0 + 3, error="HTTP 429")
+    clock.advance(1)
+    put(queue, "1", 80)  # new progress: worth sending before the backoff ends ...
+    assert queue.claim() == []  # ... but not before Retry-After
+    clock.now = T0 + 3
+    [due] = queue.claim()
+    assert due.percent == 80
+
+
+def test_next_due(queue: OfflineQueue, clock: Clock) -> None:
+    assert queue.next_due() is None
+    put(queue, "1")
+    assert queue.next_due() == 0  # due now
+    queue.claim()
+    assert queue.next_due() == T0 + LEASE_SECONDS  # leased: due when the lease ends
+
+
+# --- dead letters -------------------------------------------------------------------------
+
+
+def test_dead_letter_moves_rows_and_status_shows_them(
+    queue: OfflineQueue, path: Path, clock: Clock
+) -> None:
+    put(queue, "1", 40)
+    put(queue, "nope", 100)
+    entries = {e.achievement_id: e for e in queue.claim()}
+    clock.advance(2)
+    queue.dead_letter([entries["nope"]], status=404, reason="no achievement 'nope'")
+    queue.delivered([entries["1"]])
+    assert rows_on_disk(path) == {}
+    status = queue.status()
+    assert (status.pending, status.dead_letters) == (0, 1)
+    assert status.last_reasons == (f"{XUID} {SCID} nope: HTTP 404: no achievement 'nope'",)
+    [dead] = queue.dead_letters()
+    assert (dead.entry.achievement_id, dead.entry.percent, dead.status) == ("nope", 100, 404)
+    assert dead.entry.time_achieved == T0
+    assert dead.failed_at == T0 + 2
+
+
+def test_status_lists_the_last_five_reasons_newest_first(queue: OfflineQueue) -> None:
+    for n in range(7):
+        put(queue, f"a{n}")
+    for entry in sorted(queue.claim(), key=lambda e: e.achievement_id):
+        queue.dead_letter([entry], status=409, reason=f"reason {entry.achievement_id}")
+    status = queue.status()
+    assert (status.pending, status.dead_letters) == (0, 7)
+    assert [r.rsplit(" ", 1)[-1] for r in status.last_reasons] == ["a6", "a5", "a4", "a3", "a2"]
+    assert len(queue.status(last=10).last_reasons) == 7
+
+
+def test_status_of_an_empty_queue(queue: OfflineQueue) -> None:
+    status = queue.status()
+    assert (status.pending, status.dead_letters, status.last_reasons, status.last_error) == (
+        0,
+        0,
+        (),
+        None,
+    )
+
+
+def test_pending_count_per_service(queue: OfflineQueue) -> None:
+    put(queue, "1")
+    queue.enqueue(
+        service="http://elsewhere:9000",
+        sandbox=SANDBOX,
+        title_id=TITLE_ID,
+        scid=SCID,
+        xuid=XUID,
+        achievement_id="1",
+        percent=10,
+    )
+    assert queue.pending_count() == 2
+    assert queue.pending_count(SERVICE) == 1
+    assert queue.pending_count("http://nowhere") == 0
+
+
+# --- plain columns, no pickle ---------------------------------------------------------------
+
+
+def test_tables_hold_plain_columns(queue: OfflineQueue, path: Path) -> None:
+    put(queue, "1")
+    [entry] = queue.claim()
+    queue.dead_letter([entry], status=404, reason="gone")
+    queue.save_credential(
+        service=SERVICE,
+        sandbox=SANDBOX,
+        title_id=TITLE_ID,
+        xuid=XUID,
+        credential="c",
+        expires_at="",
+    )
+    put(queue, "2")
+    conn = sqlite3.connect(path)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"pending", "dead_letters", "credentials"} <= tables
+        for table in ("pending", "dead_letters", "credentials"):
+            columns = conn.execute(f"PRAGMA table_info({table})").fetchall()
+            types = {name: declared for _, name, declared, *_ in columns}
+            assert set(types.values()) <= {"TEXT", "INTEGER", "REAL"}, (table, types)
+            for name in types:
+                kinds = {r[0] for r in conn.execute(f"SELECT typeof({name}) FROM {table}")}
+                assert "blob" not in kinds, (table, name)
+    finally:
+        conn.close()
+
+
+# --- credentials -----------------------------------------------------------------------------
+
+
+def test_credentials_save_load_forget(queue: OfflineQueue, path: Path) -> None:
+    key: dict[str, Any] = {"service": SERVICE, "sandbox": SANDBOX, "title_id": TITLE_ID}
+    assert queue.credential(**key, xuid=XUID) is None
+    queue.save_credential(**key, xuid=XUID, credential="first", expires_at="2030-01-01T00:00:00Z")
+    assert queue.credential(**key, xuid=XUID) == "first"
+    queue.save_credential(**key, xuid=XUID, credential="second", expires_at="2031-01-01T00:00:00Z")
+    assert queue.credential(**key, xuid=XUID) == "second"
+    # another player, title, sandbox or service has none
+    assert queue.credential(**key, xuid="1") is None
+    assert queue.credential(service=SERVICE, sandbox=SANDBOX, title_id=1, xuid=XUID) is None
+    assert queue.credential(service=SERVICE, sandbox="RETAIL", title_id=TITLE_ID, xuid=XUID) is None
+    assert (
+        queue.credential(service="http://x", sandbox=SANDBOX, title_id=TITLE_ID, xuid=XUID) is None
+    )
+    # another queue object on the file sees it
+    assert OfflineQueue(path).credential(**key, xuid=XUID) == "second"
+    queue.forget_credential(**key, xuid=XUID)
+    assert queue.credential(**key, xuid=XUID) is None
+    queue.forget_credential(**key, xuid=XUID)  # forgetting twice is harmless
+
+
+# --- two processes on one file -----------------------------------------------------------------
+
+WRITER = textwrap.dedent(
+    """
+    import random, sys
+    from laurels.sdk._queue import OfflineQueue
+
+    path, seed, count, keys = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    queue = OfflineQueue(path)
+    rng = random.Random(seed)
+    plan = [(rng.randrange(keys), rng.randint(1, 100)) for _ in range(count)]
+    print("ready", flush=True)
+    sys.stdin.readline()  # start together
+    for key, percent in plan:
+        queue.enqueue(service=%(service)r, sandbox="DEV.1", title_id=1234, scid="s",
+                      xuid=str(1 + key // 10), achievement_id=str(key %% 10), percent=percent)
+    print("done", flush=True)
+    """
+) % {"service": SERVICE}
+
+
+def test_two_processes_enqueue_into_one_file(path: Path) -> None:
+    count, keys, seeds = 2000, 50, (11, 22)
+    OfflineQueue(path).close()  # create it first, as a game would
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(seed), str(count), str(keys)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for seed in seeds
+    ]
+    try:
+        for writer in writers:
+            assert writer.stdout is not None
+            assert writer.stdout.readline().strip() == "ready"
+        for writer in writers:
+            assert writer.stdin is not None
+            writer.stdin.write("go\n")
+            writer.stdin.flush()
+        outputs = [writer.communicate(timeout=120) for writer in writers]
+    finally:
+        for writer in writers:
+            if writer.poll() is None:
+                writer.kill()
+                writer.wait()
+    for writer, (out, err) in zip(writers, outputs, strict=True):
+        assert writer.returncode == 0, err
+        assert "locked" not in err, err
+        assert out.strip() == "done"
+
+    expected: dict[tuple[str, str], int] = {}
+    for seed in seeds:
+        rng = random.Random(seed)
+        for key, percent in [(rng.randrange(keys), rng.randint(1, 100)) for _ in range(count)]:
+            slot = (str(1 + key // 10), str(key % 10))
+            expected[slot] = max(expected.get(slot, 0), percent)
+    on_disk = {slot: percent for slot, (percent, _) in rows_on_disk(path).items()}
+    assert on_disk == expected
+
+
+def test_clock_defaults_to_wall_time(path: Path) -> None:
+    q = OfflineQueue(path)
+    before = time.time()
+    merged = put(q, "1")
+    assert before <= merged.time_achieved <= time.time()
