@@ -526,3 +526,20 @@ def test_clock_defaults_to_wall_time(path: Path) -> None:
     before = time.time()
     merged = put(q, "1")
     assert before <= merged.time_achieved <= time.time()
+
+
+@pytest.mark.slow
+def test_a_million_real_enqueues_stay_twenty_rows(path: Path) -> None:
+    """The burst of the issue, through the real `enqueue` (each a committed write):
+    a million updates of 5 players × 4 achievements leave 20 rows, each the maximum."""
+    queue = OfflineQueue(path)
+    best: dict[tuple[str, str], int] = {}
+    for n in range(1_000_000):
+        xuid, aid = str(1000 + n % 5), str((n // 5) % 4 + 1)
+        percent = (n * 7919) % 99 + 1  # never 100: the burst is progress, not unlocks
+        put(queue, aid, percent, xuid=xuid)
+        best[(xuid, aid)] = max(best.get((xuid, aid), 0), percent)
+    queue.close()
+    on_disk = rows_on_disk(path)
+    assert len(on_disk) == 20
+    assert {key: percent for key, (percent, _) in on_disk.items()} == best
