@@ -97,6 +97,29 @@ class _Engine:
 
     # -- updates -----------------------------------------------------------------
 
+    def known_offline(self) -> bool:
+        """Whether the last attempt to reach the service failed a moment ago (read
+        from another thread: a float, safe under the GIL)."""
+        deliverer = self.worker.deliverer
+        return deliverer is not None and deliverer.offline
+
+    def enqueue_offline(
+        self, xuid: str, achievement_id: str, percent: int, achieved_at: float
+    ) -> UpdateResult:
+        """(Any thread.) Straight to disk, for a service known to be unreachable."""
+        self._players.add(xuid)
+        self.queue.enqueue(
+            service=self.service,
+            sandbox=self.sandbox,
+            title_id=self.title_id,
+            scid=self.scid,
+            xuid=xuid,
+            achievement_id=achievement_id,
+            percent=percent,
+            achieved_at=achieved_at,
+        )
+        return UpdateResult("queued", 0, None, "offline")
+
     async def update(
         self, d: Deliverer, xuid: str, achievement_id: str, percent: int, achieved_at: float
     ) -> UpdateResult:
@@ -392,6 +415,12 @@ class AchievementsClient(_Base):
     async def update_achievement(
         self, xuid: str | int, achievement_id: str, percent_complete: int
     ) -> UpdateResult:
+        engine = self._engine
+        if engine.known_offline():  # one hop to a thread of this loop, not two
+            player, identifier, percent = check_update(xuid, achievement_id, percent_complete)
+            return await asyncio.to_thread(
+                engine.enqueue_offline, player, identifier, percent, engine.clock()
+            )
         return await asyncio.wrap_future(self._update(xuid, achievement_id, percent_complete))
 
     async def get_achievements(

@@ -110,6 +110,10 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), min(wait, IDLE_POLL_SECONDS))
             self._wake.clear()
 
+    @property
+    def deliverer(self) -> Deliverer | None:
+        return self._deliverer
+
     def submit(
         self, work: Callable[[Deliverer], Coroutine[Any, Any, T]]
     ) -> concurrent.futures.Future[T]:
