@@ -167,12 +167,9 @@ def free_socket() -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def running_service(settings: Settings) -> AsyncIterator[str]:
-    """The app served by uvicorn on 127.0.0.1 in this event loop; yields its URL."""
-    sock = free_socket()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    )
+async def serve_app(app: Any, sock: socket.socket) -> AsyncIterator[None]:
+    """`app` served by uvicorn on `sock` (bound) in this event loop; closes `sock`."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     deadline = time.monotonic() + 20
     while not server.started:
@@ -182,11 +179,20 @@ async def running_service(settings: Settings) -> AsyncIterator[str]:
             raise TimeoutError("the service did not start")
         await asyncio.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 20)
         sock.close()
+
+
+@contextlib.asynccontextmanager
+async def running_service(settings: Settings) -> AsyncIterator[str]:
+    """The app served by uvicorn on 127.0.0.1 in this event loop; yields its URL."""
+    sock = free_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    async with serve_app(create_app(settings), sock):
+        yield url
 
 
 @dataclass

@@ -13,7 +13,6 @@ import contextlib
 import json
 import re
 import shutil
-import socket
 import sqlite3
 import sys
 import time
@@ -23,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,7 +31,15 @@ from laurels.progress.service import read_progress
 from laurels.progress.tables import achievement_stats, activity
 from laurels.sdk import OfflineQueue
 from laurels.settings import Settings
-from tests.support import SCID, TITLE_ID, free_socket, publish_config, title_config, token_for
+from tests.support import (
+    SCID,
+    TITLE_ID,
+    free_socket,
+    publish_config,
+    serve_app,
+    title_config,
+    token_for,
+)
 
 SANDBOX = "DEV.1"
 PLAYERS = 75
@@ -122,24 +128,6 @@ class Recorder:
         return {int(m.group(1)) for (o,) in owners if (m := LEASE_OWNER.match(str(o)))}
 
 
-@contextlib.asynccontextmanager
-async def serving(app: ASGIApp, sock: socket.socket) -> AsyncIterator[None]:
-    """`app` served by uvicorn on `sock` in this event loop."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if task.done():
-            task.result()
-        assert time.monotonic() < deadline, "the service did not start"
-        await asyncio.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
-
-
 @dataclass
 class ServiceDb:
     url: str
@@ -208,7 +196,7 @@ async def test_a_game_and_sync_drain_one_queue_together_delivering_each_update_o
     pids: set[int] = set()
     recorder = Recorder(create_app(settings), queue, pids)
 
-    async with serving(recorder, sock):
+    async with serve_app(recorder, sock):
         game = await run(sys.executable, "-c", GAME, url, str(queue), tokens[xuid(0)])
         sync = await run(sys.executable, "-m", "laurels", "sync", "--once", "--queue", str(queue))
         pids.update({game.pid, sync.pid})

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import sqlite3
 import sys
 import time
@@ -18,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from laurels.app import create_app
 from laurels.db import Database
@@ -30,6 +28,7 @@ from tests.support import (
     TITLE_ID,
     free_socket,
     publish_config,
+    serve_app,
     title_config,
     token_for,
 )
@@ -110,26 +109,6 @@ async def play_and_die(args: list[str], gate: asyncio.Semaphore, deadline: float
         return answer
 
 
-@contextlib.asynccontextmanager
-async def serving(database_url: str, sock: socket.socket) -> AsyncIterator[None]:
-    """The service on `sock` (until now bound, not listening), in this event loop."""
-    app = create_app(Settings(database_url=database_url, catalog_refresh_seconds=0.2))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if task.done():
-            task.result()
-        assert time.monotonic() < deadline, "the service did not start"
-        await asyncio.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
-        sock.close()
-
-
 def queued(queue: Path) -> dict[tuple[str, str], int]:
     with contextlib.closing(sqlite3.connect(queue)) as conn:
         rows = conn.execute("SELECT xuid, achievement_id, percent FROM pending").fetchall()
@@ -171,7 +150,9 @@ async def test_sigkilled_games_lose_no_queued_update_and_sync_delivers_them_all(
         )
     store.close()
 
-    async with serving(service.url, sock):  # and no game process runs
+    async with serve_app(
+        create_app(Settings(database_url=service.url, catalog_refresh_seconds=0.2)), sock
+    ):  # and no game process runs
         sync = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

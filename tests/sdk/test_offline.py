@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from laurels.app import create_app
@@ -41,6 +40,7 @@ from tests.support import (
     XUID,
     publish_config,
     running_service,
+    serve_app,
     title_config,
     token_for,
 )
@@ -106,27 +106,6 @@ def reserved(port: int = 0) -> socket.socket:
 
 def url_of(sock: socket.socket) -> str:
     return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@contextlib.asynccontextmanager
-async def serving(service: ServiceDb, sock: socket.socket) -> AsyncIterator[None]:
-    """The service on `sock`, in this event loop, until the block ends (which
-    closes `sock`)."""
-    config = uvicorn.Config(create_app(service.settings()), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if task.done():
-            task.result()
-        assert time.monotonic() < deadline, "the service did not start"
-        await asyncio.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
-        sock.close()
 
 
 def client_for(
@@ -239,7 +218,7 @@ async def test_offline_update_is_on_disk_then_delivered_with_the_time_it_was_ear
         assert (xuid, achievement_id, percent) == (XUID, "1", 100)
         assert before <= reached <= after
 
-        async with serving(service, sock):
+        async with serve_app(create_app(service.settings()), sock):
             assert await client.flush(timeout=10) == 0
             delivered = await client.get_achievement(XUID, "1")
     assert delivered.unlocked
@@ -257,7 +236,7 @@ async def test_sync_once_delivers_with_the_stored_credential_after_the_game_clos
     token = await service.token()
     client = client_for(url, token, queue)
     try:
-        async with serving(service, sock):
+        async with serve_app(create_app(service.settings()), sock):
             assert (await client.update_achievement(XUID, "1", 50)).status == "updated"
             credential = await wait_for_credential(queue, url, XUID)
         sock = reserved(port)  # the service is down
@@ -267,7 +246,7 @@ async def test_sync_once_delivers_with_the_stored_credential_after_the_game_clos
     assert credential != token
     assert token.encode() not in on_disk(queue)  # the session token never reaches the file
 
-    async with serving(service, sock):  # no game runs now
+    async with serve_app(create_app(service.settings()), sock):  # no game runs now
         code, out, err = await laurels("sync", "--once", "--queue", str(queue))
     assert code == 0, err
     assert "0 pending, 0 dead letter(s), 1 delivered now" in out, out
@@ -283,7 +262,7 @@ async def test_a_rejected_queued_update_is_a_dead_letter_shown_by_status_and_syn
     sock, queue = reserved(), tmp_path / "queue.db"
     async with client_for(url_of(sock), await service.token(), queue) as client:
         assert (await client.update_achievement(XUID, "no-such", 100)).status == "queued"
-        async with serving(service, sock):
+        async with serve_app(create_app(service.settings()), sock):
             assert await client.flush(timeout=10) == 0
         status = client.status()
     assert (status.pending, status.dead_letters) == (0, 1)

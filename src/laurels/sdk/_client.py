@@ -108,6 +108,11 @@ class _Engine:
     ) -> UpdateResult:
         """(Any thread.) Straight to disk, for a service known to be unreachable."""
         self._players.add(xuid)
+        self.write(xuid, achievement_id, percent, achieved_at)
+        return UpdateResult("queued", 0, None, "offline")
+
+    def write(self, xuid: str, achievement_id: str, percent: int, achieved_at: float) -> None:
+        """(Any thread.) Queue this client's update on disk; returns once it is there."""
         self.queue.enqueue(
             service=self.service,
             sandbox=self.sandbox,
@@ -118,7 +123,6 @@ class _Engine:
             percent=percent,
             achieved_at=achieved_at,
         )
-        return UpdateResult("queued", 0, None, "offline")
 
     async def update(
         self, d: Deliverer, xuid: str, achievement_id: str, percent: int, achieved_at: float
@@ -155,16 +159,7 @@ class _Engine:
         except asyncio.CancelledError:
             # The client is closing mid-request: the answer will never be read, so
             # keep the update (a replay is harmless: the service keeps a maximum).
-            self.queue.enqueue(
-                service=self.service,
-                sandbox=self.sandbox,
-                title_id=self.title_id,
-                scid=self.scid,
-                xuid=xuid,
-                achievement_id=achievement_id,
-                percent=percent,
-                achieved_at=when,
-            )
+            self.write(xuid, achievement_id, percent, when)
             raise
         d.offline_until = 0.0
         return await self._answer(d, response, xuid, achievement_id, percent, when)
@@ -215,17 +210,7 @@ class _Engine:
         error: str | None,
         hold: float | None = None,
     ) -> UpdateResult:
-        await asyncio.to_thread(
-            self.queue.enqueue,
-            service=self.service,
-            sandbox=self.sandbox,
-            title_id=self.title_id,
-            scid=self.scid,
-            xuid=xuid,
-            achievement_id=achievement_id,
-            percent=percent,
-            achieved_at=when,
-        )
+        await asyncio.to_thread(self.write, xuid, achievement_id, percent, when)
         if hold:
             await asyncio.to_thread(self._hold, xuid, achievement_id, hold)
         log.info("achievement %s of %s queued (%s)", achievement_id, xuid, error or "no token")
