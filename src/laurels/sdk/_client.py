@@ -29,7 +29,6 @@ from laurels.sdk._models import (
 from laurels.sdk._policy import (
     NOT_MODIFIED,
     Outcome,
-    Queued,
     check_update,
     classify,
     coalesce,
@@ -167,14 +166,11 @@ class _Engine:
     def _time_reached(self, xuid: str, achievement_id: str, percent: int, now: float) -> float:
         """When the player first reached `percent`: earlier than now if an offline
         update of that value is still queued."""
-        with self.queue._reading() as conn:
-            row = conn.execute(
-                "SELECT percent, time_achieved FROM pending WHERE service=? AND sandbox=?"
-                " AND scid=? AND xuid=? AND achievement_id=?",
-                (self.service, self.sandbox, self.scid, xuid, achievement_id),
-            ).fetchone()
-        merged = coalesce(None if row is None else Queued(row[0], row[1]), percent, now)
+        merged = coalesce(self.queue.queued(*self._key(xuid, achievement_id)), percent, now)
         return merged.time_achieved if merged.percent == percent else now
+
+    def _key(self, xuid: str, achievement_id: str) -> tuple[str, str, str, str, str]:
+        return self.service, self.sandbox, self.scid, xuid, achievement_id
 
     async def _answer(
         self,
@@ -218,21 +214,7 @@ class _Engine:
 
     def _hold(self, xuid: str, achievement_id: str, seconds: float) -> None:
         """Honour a Retry-After: no delivery of that entry before it ends."""
-        with self.queue._transaction() as conn:
-            conn.execute(
-                "UPDATE pending SET not_before = max(not_before, ?), next_attempt_at ="
-                " max(next_attempt_at, ?) WHERE service=? AND sandbox=? AND scid=? AND xuid=?"
-                " AND achievement_id=?",
-                (
-                    self.clock() + seconds,
-                    self.clock() + seconds,
-                    self.service,
-                    self.sandbox,
-                    self.scid,
-                    xuid,
-                    achievement_id,
-                ),
-            )
+        self.queue.hold(*self._key(xuid, achievement_id), until=self.clock() + seconds)
 
     async def ensure_credential(self, d: Deliverer, xuid: str) -> None:
         """Ask the service for this player's delivery credential, once, so updates

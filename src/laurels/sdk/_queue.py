@@ -267,6 +267,30 @@ class OfflineQueue:
         another owner) of this machine."""
         return f"{os.getpid()}@{HOST}#{self._token}"
 
+    def queued(
+        self, service: str, sandbox: str, scid: str, xuid: str, achievement_id: str
+    ) -> Queued | None:
+        """What is queued for one achievement, if anything."""
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT percent, time_achieved FROM pending WHERE service=? AND sandbox=?"
+                " AND scid=? AND xuid=? AND achievement_id=?",
+                (service, sandbox, scid, xuid, achievement_id),
+            ).fetchone()
+        return None if row is None else Queued(row[0], row[1])
+
+    def hold(
+        self, service: str, sandbox: str, scid: str, xuid: str, achievement_id: str, *, until: float
+    ) -> None:
+        """No delivery of that entry before `until`, not even by a flush (Retry-After)."""
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE pending SET not_before = max(not_before, ?), next_attempt_at ="
+                " max(next_attempt_at, ?) WHERE service=? AND sandbox=? AND scid=?"
+                " AND xuid=? AND achievement_id=?",
+                (until, until, service, sandbox, scid, xuid, achievement_id),
+            )
+
     def claim(self, *, limit: int = 256, force: bool = False) -> list[Entry]:
         """Lease up to `limit` due entries to this queue object's owner. With
         `force`, entries waiting out a backoff are due too (a flush), but never
