@@ -17,12 +17,6 @@ def clamp_percent(value: int) -> int:
     return min(value, 100)
 
 
-def merge_progress(stored: int | None, sent: int) -> int | None:
-    """The max-register: the new stored value, or None when nothing changes."""
-    value = min(sent, 100)
-    return value if stored is None or value > stored else None
-
-
 def effective_unlock_time(
     achieved_us: int | None, *, now_us: int, skew_us: int, window_us: int
 ) -> int:

@@ -343,14 +343,3 @@ async def load_version(
         return None
     document: dict[str, Any] = json.loads(text)
     return document
-
-
-async def title_sandboxes(conn: AsyncConnection, *, scid: str) -> list[str]:
-    """The sandboxes a SCID is published in (to tell 403 from 404)."""
-    rows = await conn.execute(
-        select(config_versions.c.sandbox)
-        .distinct()
-        .join(titles, titles.c.title_id == config_versions.c.title_id)
-        .where(titles.c.scid == scid)
-    )
-    return list(rows.scalars())
