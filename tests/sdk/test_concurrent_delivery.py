@@ -12,12 +12,10 @@ import asyncio
 import contextlib
 import json
 import re
-import shutil
 import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,19 +29,19 @@ from laurels.progress.service import read_progress
 from laurels.progress.tables import achievement_stats, activity
 from laurels.sdk import OfflineQueue
 from laurels.settings import Settings
+from tests.sdk.service import ServiceDb
 from tests.support import (
     SCID,
     TITLE_ID,
     free_socket,
-    publish_config,
     serve_app,
-    title_config,
     token_for,
 )
 
 SANDBOX = "DEV.1"
 PLAYERS = 75
 PER_PLAYER = 20  # 1,500 updates: more than one process takes in its passes (2 × 512)
+SERVICE_ACHIEVEMENTS = PER_PLAYER
 GATE_SECONDS = 10.0
 DEADLINE_SECONDS = 40.0
 LEASE_OWNER = re.compile(r"(\d+)@")
@@ -126,25 +124,6 @@ class Recorder:
                 "SELECT DISTINCT lease_owner FROM pending WHERE lease_owner IS NOT NULL"
             ).fetchall()
         return {int(m.group(1)) for (o,) in owners if (m := LEASE_OWNER.match(str(o)))}
-
-
-@dataclass
-class ServiceDb:
-    url: str
-    db: Database
-
-
-@pytest.fixture
-async def service(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[ServiceDb]:
-    """A SQLite service database with title 1234 (achievements 1..PER_PLAYER)."""
-    path = tmp_path / "svc.db"
-    shutil.copyfile(sqlite_template, path)
-    db = Database(f"sqlite:///{path}", pool_size=2)
-    try:
-        await publish_config(db, title_config(PER_PLAYER))
-        yield ServiceDb(f"sqlite:///{path}", db)
-    finally:
-        await db.dispose()
 
 
 async def seed(queue: Path, url: str, db: Database, expected: dict[Key, int]) -> dict[str, str]:

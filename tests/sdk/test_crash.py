@@ -8,34 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import sqlite3
 import sys
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from laurels.app import create_app
-from laurels.db import Database
 from laurels.progress.service import read_progress
 from laurels.sdk import OfflineQueue
 from laurels.settings import Settings
+from tests.sdk.service import ServiceDb
 from tests.support import (
     SCID,
     TITLE_ID,
     free_socket,
-    publish_config,
     serve_app,
-    title_config,
     token_for,
 )
 
 SANDBOX = "DEV.1"
 GAMES = 50
 PLAYERS = 5
+SERVICE_ACHIEVEMENTS = GAMES // PLAYERS
 AT_ONCE = 4  # game processes alive at a time (2 cores)
 DEADLINE_SECONDS = 60
 
@@ -65,25 +61,6 @@ def xuid(n: int) -> str:
 def plan() -> dict[tuple[str, str], int]:
     """(player, achievement) → percent: one distinct update per game process."""
     return {(xuid(n % PLAYERS), str(n // PLAYERS + 1)): 1 + (n * 37) % 100 for n in range(GAMES)}
-
-
-@dataclass
-class ServiceDb:
-    url: str
-    db: Database
-
-
-@pytest.fixture
-async def service(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[ServiceDb]:
-    """A SQLite service database with one achievement per game process."""
-    path = tmp_path / "svc.db"
-    shutil.copyfile(sqlite_template, path)
-    db = Database(f"sqlite:///{path}", pool_size=2)
-    try:
-        await publish_config(db, title_config(GAMES // PLAYERS))
-        yield ServiceDb(f"sqlite:///{path}", db)
-    finally:
-        await db.dispose()
 
 
 async def play_and_die(args: list[str], gate: asyncio.Semaphore, deadline: float) -> str:

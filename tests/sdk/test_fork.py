@@ -7,25 +7,20 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from laurels.db import Database
 from laurels.progress.service import read_progress
 from laurels.settings import Settings
+from tests.sdk.service import ServiceDb
 from tests.support import (
     SCID,
     TITLE_ID,
     XUID,
-    publish_config,
     running_service,
-    title_config,
     token_for,
 )
 
@@ -79,25 +74,6 @@ client.close(timeout=2)
 print(json.dumps({{"parent": [result.status, pending],
                   "child": os.waitstatus_to_exitcode(status)}}), flush=True)
 """
-
-
-@dataclass
-class ServiceDb:
-    url: str
-    db: Database
-
-
-@pytest.fixture
-async def service(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[ServiceDb]:
-    """A SQLite service database with title 1234 (achievements 1..5)."""
-    path = tmp_path / "svc.db"
-    shutil.copyfile(sqlite_template, path)
-    db = Database(f"sqlite:///{path}", pool_size=2)
-    try:
-        await publish_config(db, title_config(5))
-        yield ServiceDb(f"sqlite:///{path}", db)
-    finally:
-        await db.dispose()
 
 
 async def fork_and_deliver(service: ServiceDb, queue: Path, mode: str) -> None:

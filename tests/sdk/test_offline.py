@@ -13,85 +13,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import shutil
 import socket
 import sqlite3
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from laurels.app import create_app
-from laurels.db import Database
-from laurels.progress.service import read_progress
-from laurels.progress.tables import activity
 from laurels.sdk import NOT_MODIFIED, AchievementsClient, OfflineQueue
-from laurels.settings import Settings
 from laurels.timefmt import parse_time
+from tests.sdk.service import ServiceDb
 from tests.support import (
     OTHER_XUID,
     SCID,
     TITLE_ID,
     XUID,
-    publish_config,
     running_service,
     serve_app,
-    title_config,
-    token_for,
 )
 
 SANDBOX = "DEV.1"
 EARLIER = 600.0  # the player earned it 10 minutes before the delivery
-
-
-@dataclass
-class ServiceDb:
-    """A migrated SQLite service database with title 1234 (achievements 1..5)."""
-
-    path: Path
-    db: Database
-
-    @property
-    def url(self) -> str:
-        return f"sqlite:///{self.path}"
-
-    def settings(self) -> Settings:
-        return Settings(database_url=self.url, catalog_refresh_seconds=0.2)
-
-    async def token(self, xuid: str = XUID) -> str:
-        return await token_for(self.db, xuid=xuid)
-
-    async def percent(self, achievement_id: str, xuid: str = XUID) -> int | None:
-        async with self.db.read() as conn:
-            rows = await read_progress(conn, sandbox=SANDBOX, xuid=xuid, scids=[SCID])
-        row = rows.get((SCID, achievement_id))
-        return None if row is None else row.percent
-
-    async def unlocks(self, achievement_id: str, xuid: str = XUID) -> int:
-        query = (
-            select(func.count())
-            .select_from(activity)
-            .where(activity.c.xuid == xuid, activity.c.achievement_id == achievement_id)
-        )
-        async with self.db.read() as conn:
-            return int((await conn.execute(query)).scalar_one())
-
-
-@pytest.fixture
-async def service(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[ServiceDb]:
-    path = tmp_path / "svc.db"
-    shutil.copyfile(sqlite_template, path)
-    db = Database(f"sqlite:///{path}", pool_size=2)
-    try:
-        await publish_config(db, title_config(5))
-        yield ServiceDb(path, db)
-    finally:
-        await db.dispose()
 
 
 def reserved(port: int = 0) -> socket.socket:

@@ -1,0 +1,28 @@
+"""Fixtures of the SDK's integration tests."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from laurels.db import Database
+from tests.sdk.service import ServiceDb
+from tests.support import publish_config, title_config
+
+
+@pytest.fixture
+async def service(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[ServiceDb]:
+    """The module's `SERVICE_ACHIEVEMENTS` (default 5) achievements "1".."N"."""
+    path = tmp_path / "svc.db"
+    shutil.copyfile(sqlite_template, path)
+    db = Database(f"sqlite:///{path}", pool_size=2)
+    try:
+        await publish_config(db, title_config(getattr(request.module, "SERVICE_ACHIEVEMENTS", 5)))
+        yield ServiceDb(path, db)
+    finally:
+        await db.dispose()

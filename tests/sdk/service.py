@@ -1,0 +1,51 @@
+"""The service database the SDK's integration tests deliver to: a migrated SQLite
+file with title 1234 published to DEV.1 (the SDK's behaviour does not depend on the
+service's database; both databases are covered by the service's own tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from laurels.db import Database
+from laurels.progress.service import read_progress
+from laurels.progress.tables import activity
+from laurels.settings import Settings
+from tests.support import SCID, XUID, token_for
+
+SANDBOX = "DEV.1"
+
+
+@dataclass
+class ServiceDb:
+    """A migrated SQLite service database with title 1234 (achievements 1..5)."""
+
+    path: Path
+    db: Database
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    def settings(self) -> Settings:
+        return Settings(database_url=self.url, catalog_refresh_seconds=0.2)
+
+    async def token(self, xuid: str = XUID) -> str:
+        return await token_for(self.db, xuid=xuid)
+
+    async def percent(self, achievement_id: str, xuid: str = XUID) -> int | None:
+        async with self.db.read() as conn:
+            rows = await read_progress(conn, sandbox=SANDBOX, xuid=xuid, scids=[SCID])
+        row = rows.get((SCID, achievement_id))
+        return None if row is None else row.percent
+
+    async def unlocks(self, achievement_id: str, xuid: str = XUID) -> int:
+        query = (
+            select(func.count())
+            .select_from(activity)
+            .where(activity.c.xuid == xuid, activity.c.achievement_id == achievement_id)
+        )
+        async with self.db.read() as conn:
+            return int((await conn.execute(query)).scalar_one())
