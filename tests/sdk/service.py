@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from laurels.db import Database
 from laurels.progress.service import read_progress
 from laurels.progress.tables import activity
+from laurels.sdk import OfflineQueue
 from laurels.settings import Settings
-from tests.support import SCID, XUID, token_for
+from tests.support import SCID, TITLE_ID, XUID, token_for
 
 SANDBOX = "DEV.1"
 
@@ -49,3 +50,17 @@ class ServiceDb:
         )
         async with self.db.read() as conn:
             return int((await conn.execute(query)).scalar_one())
+
+
+def save_credentials(queue: OfflineQueue, service_url: str, tokens: dict[str, str]) -> None:
+    """Store each player's delivery credential the way the client does. A player
+    token stands in for it: the update route accepts one."""
+    for player, token in tokens.items():
+        queue.save_credential(
+            service=service_url,
+            sandbox=SANDBOX,
+            title_id=TITLE_ID,
+            xuid=player,
+            credential=token,
+            expires_at="",
+        )

@@ -29,7 +29,7 @@ from laurels.progress.service import read_progress
 from laurels.progress.tables import achievement_stats, activity
 from laurels.sdk import OfflineQueue
 from laurels.settings import Settings
-from tests.sdk.service import ServiceDb
+from tests.sdk.service import ServiceDb, save_credentials
 from tests.support import (
     SCID,
     TITLE_ID,
@@ -144,15 +144,7 @@ async def seed(queue: Path, url: str, db: Database, expected: dict[Key, int]) ->
             achieved_at=earned,
         )
     tokens = {player: await token_for(db, xuid=player) for player in {x for x, _ in expected}}
-    for player, token in tokens.items():
-        store.save_credential(
-            service=url,
-            sandbox=SANDBOX,
-            title_id=TITLE_ID,
-            xuid=player,
-            credential=token,
-            expires_at="",
-        )
+    save_credentials(store, url, tokens)
     store.close()
     return tokens
 

@@ -19,7 +19,7 @@ from laurels.app import create_app
 from laurels.progress.service import read_progress
 from laurels.sdk import OfflineQueue
 from laurels.settings import Settings
-from tests.sdk.service import ServiceDb
+from tests.sdk.service import ServiceDb, save_credentials
 from tests.support import (
     SCID,
     TITLE_ID,
@@ -116,15 +116,7 @@ async def test_sigkilled_games_lose_no_queued_update_and_sync_delivers_them_all(
     # token (which the update route accepts) stands in for it here, saved the way
     # the client saves the credential it fetches.
     store = OfflineQueue(queue)
-    for player, token in tokens.items():
-        store.save_credential(
-            service=url,
-            sandbox=SANDBOX,
-            title_id=TITLE_ID,
-            xuid=player,
-            credential=token,
-            expires_at="",
-        )
+    save_credentials(store, url, tokens)
     store.close()
 
     async with serve_app(

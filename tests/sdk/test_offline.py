@@ -27,7 +27,7 @@ import pytest
 from laurels.app import create_app
 from laurels.sdk import NOT_MODIFIED, AchievementsClient, OfflineQueue
 from laurels.timefmt import parse_time
-from tests.sdk.service import ServiceDb
+from tests.sdk.service import ServiceDb, save_credentials
 from tests.support import (
     OTHER_XUID,
     SCID,
@@ -246,15 +246,7 @@ async def test_a_client_never_delivers_another_players_update_with_its_own_token
         )
         # A player token stands in for B's delivery credential: the update route
         # accepts it, and the credential endpoint may not exist yet.
-        other = await service.token(OTHER_XUID)
-        store.save_credential(
-            service=url,
-            sandbox=SANDBOX,
-            title_id=TITLE_ID,
-            xuid=OTHER_XUID,
-            credential=other,
-            expires_at="",
-        )
+        save_credentials(store, url, {OTHER_XUID: await service.token(OTHER_XUID)})
         store.close()
         async with client_for(url, await service.token(XUID), queue) as client:
             assert (await client.update_achievement(XUID, "1", 100)).status == "updated"

@@ -37,8 +37,6 @@ class GroupCommitWriter:
         self._clock = clock
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        self.batches = 0
-        self.requests = 0
 
     async def start(self) -> None:
         self._tasks = [
@@ -89,8 +87,6 @@ class GroupCommitWriter:
                 return
             _fail(batch[0][1], exc)
             return
-        self.batches += 1
-        self.requests += len(batch)
         for (_, future), changed in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(changed)

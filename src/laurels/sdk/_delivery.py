@@ -103,7 +103,6 @@ class Deliverer:
         self.http = http
         self.identity = identity
         self.rng = rng or random.Random()
-        self.requests = 0
         # After a network error, updates go straight to the queue for a while
         # instead of each waiting on a connection attempt; any answer clears it.
         self.offline_until = 0.0
@@ -149,7 +148,6 @@ class Deliverer:
             await self._retry(batch, None, "no token or delivery credential for this player")
             return 0
         try:
-            self.requests += 1
             response = await self.http.post(
                 update_url(first.service, first.xuid, first.scid),
                 json=update_body(batch),
