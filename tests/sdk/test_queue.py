@@ -543,3 +543,25 @@ def test_a_million_real_enqueues_stay_twenty_rows(path: Path) -> None:
     on_disk = rows_on_disk(path)
     assert len(on_disk) == 20
     assert {key: percent for key, (percent, _) in on_disk.items()} == best
+
+
+def test_a_retry_after_is_written_with_the_update(queue: OfflineQueue, clock: Clock) -> None:
+    """A 429's Retry-After goes to disk in the same write as the update, so no
+    deliverer can take the update in between and send it early."""
+    queue.enqueue(
+        service=SERVICE,
+        sandbox=SANDBOX,
+        title_id=TITLE_ID,
+        scid=SCID,
+        xuid=XUID,
+        achievement_id="1",
+        percent=100,
+        not_before=T0 + 3,
+    )
+    clock.now = T0 + 2.9
+    assert queue.claim(force=True) == []
+    put(queue, "1", 50)  # a lower update coalesces and keeps the hold
+    assert queue.claim(force=True) == []
+    clock.now = T0 + 3.0
+    [entry] = queue.claim(force=True)
+    assert entry.percent == 100

@@ -110,7 +110,14 @@ class _Engine:
         self.write(xuid, achievement_id, percent, achieved_at)
         return UpdateResult("queued", 0, None, "offline")
 
-    def write(self, xuid: str, achievement_id: str, percent: int, achieved_at: float) -> None:
+    def write(
+        self,
+        xuid: str,
+        achievement_id: str,
+        percent: int,
+        achieved_at: float,
+        not_before: float = 0.0,
+    ) -> None:
         """(Any thread.) Queue this client's update on disk; returns once it is there."""
         self.queue.enqueue(
             service=self.service,
@@ -121,6 +128,7 @@ class _Engine:
             achievement_id=achievement_id,
             percent=percent,
             achieved_at=achieved_at,
+            not_before=not_before,
         )
 
     async def update(
@@ -206,15 +214,10 @@ class _Engine:
         error: str | None,
         hold: float | None = None,
     ) -> UpdateResult:
-        await asyncio.to_thread(self.write, xuid, achievement_id, percent, when)
-        if hold:
-            await asyncio.to_thread(self._hold, xuid, achievement_id, hold)
+        not_before = self.clock() + hold if hold else 0.0  # a Retry-After, in the same write
+        await asyncio.to_thread(self.write, xuid, achievement_id, percent, when, not_before)
         log.info("achievement %s of %s queued (%s)", achievement_id, xuid, error or "no token")
         return UpdateResult("queued", 0, None, error)
-
-    def _hold(self, xuid: str, achievement_id: str, seconds: float) -> None:
-        """Honour a Retry-After: no delivery of that entry before it ends."""
-        self.queue.hold(*self._key(xuid, achievement_id), until=self.clock() + seconds)
 
     async def ensure_credential(self, d: Deliverer, xuid: str) -> None:
         """Ask the service for this player's delivery credential, once, so updates

@@ -221,8 +221,10 @@ class OfflineQueue:
         achievement_id: str,
         percent: int,
         achieved_at: float | None = None,
+        not_before: float = 0.0,
     ) -> Queued:
-        """Queue an update, coalesced with what is queued for that achievement.
+        """Queue an update, coalesced with what is queued for that achievement, not
+        to be delivered before `not_before` (a Retry-After), in the same write.
         Returns once it is on disk; raises QueueError if it cannot be written."""
         now = self.clock()
         key = (service, sandbox, scid, xuid, achievement_id)
@@ -240,11 +242,12 @@ class OfflineQueue:
                 )
                 conn.execute(
                     "INSERT INTO pending (service, sandbox, title_id, scid, xuid,"
-                    " achievement_id, percent, time_achieved, enqueued_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " achievement_id, percent, time_achieved, enqueued_at, next_attempt_at,"
+                    " not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (service, sandbox, scid, xuid, achievement_id) DO UPDATE SET"
                     " percent = excluded.percent, time_achieved = excluded.time_achieved,"
-                    " next_attempt_at = 0",
+                    " next_attempt_at = excluded.next_attempt_at,"
+                    " not_before = max(not_before, excluded.not_before)",
                     (
                         service,
                         sandbox,
@@ -255,6 +258,8 @@ class OfflineQueue:
                         merged.percent,
                         merged.time_achieved,
                         now,
+                        not_before,
+                        not_before,
                     ),
                 )
         except sqlite3.Error as exc:
@@ -278,18 +283,6 @@ class OfflineQueue:
                 (service, sandbox, scid, xuid, achievement_id),
             ).fetchone()
         return None if row is None else Queued(row[0], row[1])
-
-    def hold(
-        self, service: str, sandbox: str, scid: str, xuid: str, achievement_id: str, *, until: float
-    ) -> None:
-        """No delivery of that entry before `until`, not even by a flush (Retry-After)."""
-        with self._transaction() as conn:
-            conn.execute(
-                "UPDATE pending SET not_before = max(not_before, ?), next_attempt_at ="
-                " max(next_attempt_at, ?) WHERE service=? AND sandbox=? AND scid=?"
-                " AND xuid=? AND achievement_id=?",
-                (until, until, service, sandbox, scid, xuid, achievement_id),
-            )
 
     def claim(self, *, limit: int = 256, force: bool = False) -> list[Entry]:
         """Lease up to `limit` due entries to this queue object's owner. With
