@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 # The newest revision in migrations/versions (a test checks they agree). When the
 # database is there already, the service starts without importing Alembic at all.
-HEAD = "0002"
+HEAD = "0003"
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant: serializes concurrent upgrades of one PostgreSQL database.
@@ -29,6 +29,7 @@ def all_metadata() -> MetaData:
     from laurels.auth import tables as _auth  # noqa: F401
     from laurels.progress import tables as _progress  # noqa: F401
     from laurels.titles import tables as _titles  # noqa: F401
+    from laurels.webhooks import tables as _webhooks  # noqa: F401
 
     return metadata
 

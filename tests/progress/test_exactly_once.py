@@ -1,6 +1,7 @@
 """Exactly one request wins an unlock, whatever the concurrency or number of
 service processes: 50 concurrent unlocks through two `laurels serve` processes on
-one database → one 200, 49 × 304, one activity row, one outbox row."""
+one database → one 200, 49 × 304, one activity row, one unlock event and one
+progress event in the outbox."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import asyncio
 
 import httpx
 import pytest
-from sqlalchemy import Table, func, select
+from sqlalchemy import ColumnElement, Table, func, select
 
 from laurels.db import Database
-from laurels.progress.tables import activity, outbox, progress
+from laurels.progress.tables import PROGRESS_EVENT, UNLOCK_EVENT, activity, outbox, progress
 from tests.support import (
     SCID,
     publish_config,
@@ -25,9 +26,9 @@ ROUNDS = 20
 CONCURRENT = 50
 
 
-async def _count(db: Database, table: Table, xuid: str) -> int:
+async def _count(db: Database, table: Table, xuid: str, *where: ColumnElement[bool]) -> int:
     async with db.read() as conn:
-        query = select(func.count()).select_from(table).where(table.c.xuid == xuid)
+        query = select(func.count()).select_from(table).where(table.c.xuid == xuid, *where)
         return int((await conn.execute(query)).scalar_one())
 
 
@@ -47,7 +48,8 @@ async def test_fifty_concurrent_unlocks_through_two_processes(
                 statuses = await _unlock_race(client, urls, server_token, xuid)
                 assert sorted(statuses) == [200] + [304] * (CONCURRENT - 1), round_number
                 assert await _count(db, activity, xuid) == 1
-                assert await _count(db, outbox, xuid) == 1
+                assert await _count(db, outbox, xuid, outbox.c.event_type == UNLOCK_EVENT) == 1
+                assert await _count(db, outbox, xuid, outbox.c.event_type == PROGRESS_EVENT) == 1
                 assert await _count(db, progress, xuid) == 1
     finally:
         for process in processes:

@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from laurels.db import SQLITE_BUSY_TIMEOUT_MS, Database
 from laurels.errors import Unavailable
 from laurels.progress.service import (
+    Applied,
     Plan,
     Step,
     UpdateRequest,
@@ -69,8 +70,8 @@ def compiled(dialect: str) -> dict[str, Compiled]:
 
 
 class BatchStore(Protocol):
-    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> list[bool]:
-        """Apply in one transaction; per request, whether anything changed."""
+    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> Applied:
+        """Apply in one transaction (see `Applied`)."""
 
     async def close(self) -> None: ...
 
@@ -84,7 +85,7 @@ class SqliteBatchStore:
         self._conn: sqlite3.Connection | None = None
         self._statements = compiled("sqlite")
 
-    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> list[bool]:
+    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> Applied:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._apply, requests, now_us)
 
@@ -97,7 +98,7 @@ class SqliteBatchStore:
             self._conn = conn
         return self._conn
 
-    def _apply(self, requests: Sequence[UpdateRequest], now_us: int) -> list[bool]:
+    def _apply(self, requests: Sequence[UpdateRequest], now_us: int) -> Applied:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return self._transaction(update_plan(requests, now_us=now_us))
@@ -108,7 +109,7 @@ class SqliteBatchStore:
                 time.sleep(0.01 * attempt)
         raise AssertionError("unreachable")
 
-    def _transaction(self, plan: Plan) -> list[bool]:
+    def _transaction(self, plan: Plan) -> Applied:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -118,7 +119,7 @@ class SqliteBatchStore:
                     step = plan.send(rows)
                 except StopIteration as done:
                     conn.execute("COMMIT")
-                    result: list[bool] = done.value
+                    result: Applied = done.value
                     return result
                 rows = self._run(conn, step)
         except BaseException:
@@ -151,7 +152,7 @@ class PostgresBatchStore:
         self._db = db
         self._statements = compiled("postgresql")
 
-    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> list[bool]:
+    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> Applied:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return await self._transaction(update_plan(requests, now_us=now_us))
@@ -162,7 +163,7 @@ class PostgresBatchStore:
                 await asyncio.sleep(0.005 * 2**attempt)
         raise AssertionError("unreachable")
 
-    async def _transaction(self, plan: Plan) -> list[bool]:
+    async def _transaction(self, plan: Plan) -> Applied:
         async with self._db.write_engine.connect() as sa_conn:
             raw: Any = (await sa_conn.get_raw_connection()).driver_connection
             async with raw.transaction():
@@ -171,7 +172,7 @@ class PostgresBatchStore:
                     try:
                         step = plan.send(rows)
                     except StopIteration as done:
-                        result: list[bool] = done.value
+                        result: Applied = done.value
                         return result
                     rows = await self._run(raw, step)
 

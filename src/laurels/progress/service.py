@@ -23,6 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.progress.tables import (
+    PROGRESS_EVENT,
+    UNLOCK_EVENT,
     achievement_stats,
     activity,
     outbox,
@@ -162,7 +164,16 @@ class Step:
     returns: bool = False
 
 
-Plan = Generator[Step, list[tuple[Any, ...]], list[bool]]
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What a committed plan did: per request, whether anything changed, and how
+    many achievements it unlocked."""
+
+    changed: list[bool]
+    unlocks: int
+
+
+Plan = Generator[Step, list[tuple[Any, ...]], Applied]
 Op = tuple[UpdateRequest, ItemUpdate]
 
 
@@ -195,13 +206,15 @@ def _progress_params(request: UpdateRequest, item: ItemUpdate, now_us: int) -> d
 def update_plan(requests: Sequence[UpdateRequest], *, now_us: int) -> Plan:
     """The statements that apply `requests` in one transaction, as a generator
     that yields each statement and receives the rows it returned (no I/O here: a
-    driver per database runs it). Returns, per request, whether anything changed.
+    driver per database runs it). Every request that changed something gets one
+    progress event in the outbox, and every unlock one unlock event.
 
     Rows are touched in key order, so concurrent transactions never deadlock."""
     index = {id(request): i for i, request in enumerate(requests)}
     changed = [False] * len(requests)
     touched: set[tuple[str, str, str]] = set()
     unlocks: list[Unlock] = []
+    moved: dict[int, list[tuple[str, int, int | None]]] = {}
     ops = sorted(((r, item) for r in requests for item in r.items), key=_sort_key)
     for round_ops in _rounds(ops):
         rows = yield Step(
@@ -213,12 +226,16 @@ def update_plan(requests: Sequence[UpdateRequest], *, now_us: int) -> Plan:
             if row is None:
                 continue
             changed[index[id(request)]] = True
+            moved.setdefault(index[id(request)], []).append((item.achievement_id, row[4], row[5]))
             touched.add((request.sandbox, request.xuid, request.scid))
             if row[4] >= 100:
                 unlocks.append(Unlock(request, item.achievement_id, row[5]))
     yield from _player_steps(sorted(touched), now_us)
     yield from _unlock_steps(unlocks, now_us)
-    return changed
+    events = [_progress_event(requests[i], items, now_us) for i, items in sorted(moved.items())]
+    if events:
+        yield Step("outbox_insert", events + [_unlock_event(u, now_us) for u in unlocks])
+    return Applied(changed, len(unlocks))
 
 
 def _player_steps(players: list[tuple[str, str, str]], now_us: int) -> Generator[Step, Any, None]:
@@ -255,7 +272,6 @@ def _unlock_steps(unlocks: list[Unlock], now_us: int) -> Generator[Step, Any, No
         ],
     )
     yield Step("activity_insert", [_activity_row(u, now_us) for u in unlocks])
-    yield Step("outbox_insert", [_outbox_row(u, now_us) for u in unlocks])
 
 
 @cache
@@ -270,7 +286,7 @@ def statements(dialect: str) -> dict[str, Insert]:
             {c.name: bindparam(c.name) for c in activity.columns if c.name != "id"}
         ),
         "outbox_insert": outbox.insert().values(
-            {c.name: bindparam(c.name) for c in outbox.columns if c.name != "id"}
+            {c.name: bindparam(c.name) for c in outbox.columns if c.name not in ("id", "txid")}
         ),
     }
 
@@ -306,7 +322,32 @@ def _activity_row(unlock: Unlock, now_us: int) -> dict[str, Any]:
     return {**_identity(unlock), "time_unlocked": unlock.time_unlocked, "created_at": now_us}
 
 
-def _outbox_row(unlock: Unlock, now_us: int) -> dict[str, Any]:
+def _payload(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _progress_event(
+    request: UpdateRequest, items: list[tuple[str, int, int | None]], now_us: int
+) -> dict[str, Any]:
+    """One accepted update: the achievements it moved, as now stored."""
+    progression = [
+        {"id": achievement_id, "percent": percent, "timeUnlocked": time_unlocked}
+        for achievement_id, percent, time_unlocked in items
+    ]
+    return {
+        "sandbox": request.sandbox,
+        "xuid": request.xuid,
+        "scid": request.scid,
+        "title_id": request.title_id,
+        "achievement_id": items[0][0],
+        "event_type": PROGRESS_EVENT,
+        "payload": _payload({"configVersion": request.version, "progression": progression}),
+        "created_at": now_us,
+        "published_at": now_us,  # nothing but the relay reads progress events
+    }
+
+
+def _unlock_event(unlock: Unlock, now_us: int) -> dict[str, Any]:
     payload = {
         "sandbox": unlock.request.sandbox,
         "xuid": unlock.request.xuid,
@@ -318,10 +359,10 @@ def _outbox_row(unlock: Unlock, now_us: int) -> dict[str, Any]:
     }
     return {
         **_identity(unlock),
-        "event_type": "achievement.unlocked",
-        "payload": json.dumps(payload, separators=(",", ":")),
+        "event_type": UNLOCK_EVENT,
+        "payload": _payload(payload),
         "created_at": now_us,
-        "published_at": None,
+        "published_at": None,  # the webhooks take it from here
     }
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from laurels.db import Micros, metadata
@@ -72,7 +73,14 @@ activity = Table(
     Index(None, "sandbox", "xuid", "id"),
 )
 
-# Events written in the unlock transaction and delivered after commit.
+# Events written in the update transaction and delivered after commit: one
+# "achievement.progress" row per accepted update and one "achievement.unlocked" row
+# per unlock. Readers follow it in commit order by (txid, id): on PostgreSQL `txid`
+# is the writing transaction's id (a default of the column, see migration 0003), so
+# a reader that only takes rows of transactions older than every running one never
+# skips a row that commits late; SQLite commits one writer at a time, in id order.
+# `published_at` is set once an unlock has been handed to the webhooks (progress
+# rows are written with it set).
 outbox = Table(
     "outbox",
     metadata,
@@ -86,4 +94,15 @@ outbox = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", Micros, nullable=False),
     Column("published_at", Micros, nullable=True),
+    Column("txid", BigInteger, nullable=False, server_default="0"),
+    Index("ix_outbox_player", "sandbox", "xuid", "id"),
+    Index(
+        "ix_outbox_unpublished",
+        "id",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
 )
+
+PROGRESS_EVENT = "achievement.progress"
+UNLOCK_EVENT = "achievement.unlocked"

@@ -4,6 +4,8 @@ Requests wait in a queue; a committer takes everything waiting (up to `max_batch
 applies it in one transaction, commits, and only then answers each request. Under
 load many requests share a commit; alone, a request commits at once. If a batch
 fails, its requests are retried one by one, so one bad request cannot fail others.
+After each commit the listeners hear what it did (the event relay wakes on it)
+before any request is answered.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from collections.abc import Callable
 
 from laurels.errors import LaurelsError, Unavailable
 from laurels.progress.batch import BatchStore
-from laurels.progress.service import UpdateRequest
+from laurels.progress.service import Applied, UpdateRequest
 from laurels.timefmt import now_micros
 
 log = logging.getLogger(__name__)
 Pending = tuple[UpdateRequest, "asyncio.Future[bool]"]
+CommitListener = Callable[[Applied], None]
 
 
 class GroupCommitWriter:
@@ -37,6 +40,11 @@ class GroupCommitWriter:
         self._clock = clock
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._listeners: list[CommitListener] = []
+
+    def on_commit(self, listener: CommitListener) -> None:
+        """Call `listener` (in the event loop, must not block) after every commit."""
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         self._tasks = [
@@ -87,7 +95,12 @@ class GroupCommitWriter:
                 return
             _fail(batch[0][1], exc)
             return
-        for (_, future), changed in zip(batch, results, strict=True):
+        for listener in self._listeners:
+            try:
+                listener(results)
+            except Exception:
+                log.exception("a commit listener failed")
+        for (_, future), changed in zip(batch, results.changed, strict=True):
             if not future.done():
                 future.set_result(changed)
 
