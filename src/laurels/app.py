@@ -18,8 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from laurels import __version__
 from laurels.auth import routes as auth_routes
 from laurels.errors import LaurelsError, RateLimited, Unavailable
+from laurels.metrics import CONTENT_TYPE
 from laurels.progress import routes as progress_routes
 from laurels.progress.schemas import UpdateBody
+from laurels.realtime import routes as realtime_routes
 from laurels.runtime import start_runtime
 from laurels.settings import Settings
 from laurels.titles import routes as title_routes
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(progress_routes.router)
     app.include_router(title_routes.router)
     app.include_router(auth_routes.router)
+    app.include_router(realtime_routes.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> dict[str, str]:
@@ -105,6 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as exc:
             raise Unavailable("the database is unreachable") from exc
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics(request: Request) -> Response:
+        """This process's metrics in the Prometheus text format."""
+        exposition = request.app.state.runtime.metrics.exposition()
+        return Response(exposition, media_type=CONTENT_TYPE)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -271,6 +271,11 @@ def serve(host: str, port: int, workers: int, demo: bool, db_url: str | None) ->
         workers=workers,
         loop="uvloop",
         http="httptools",
+        ws="websockets",
+        ws_ping_interval=settings.rta_ping_seconds,
+        ws_ping_timeout=settings.rta_ping_seconds,
+        # Compression would cost each socket its own zlib state (memory per device).
+        ws_per_message_deflate=False,
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=10,

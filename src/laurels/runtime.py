@@ -4,6 +4,8 @@ together by the app's lifespan (and by commands that need the same parts)."""
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 from dataclasses import dataclass
 
 from laurels.auth.credentials import RevocationList
@@ -15,14 +17,20 @@ from laurels.auth.service import (
     load_trusted_keys,
 )
 from laurels.db import Database
+from laurels.metrics import Metrics
 from laurels.progress.batch import batch_store
 from laurels.progress.reads import Reader
+from laurels.progress.service import Applied
 from laurels.progress.updates import TimePolicy, Updater
 from laurels.progress.writer import GroupCommitWriter
 from laurels.ratelimit import RateLimiter, build_rate_limiter
+from laurels.realtime.hub import Hub
+from laurels.realtime.relay import OutboxRelay
 from laurels.schema import upgrade
 from laurels.settings import Settings
 from laurels.titles.catalog import Catalog
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -38,8 +46,15 @@ class Runtime:
     # The newest signing key (delivery credentials are minted with it).
     signing_key: SigningKey
     revocations: RevocationList
+    # Signs continuation tokens (the activity feed and title history).
+    paging_key: bytes
+    metrics: Metrics
+    hub: Hub
+    relay: OutboxRelay
 
     async def close(self) -> None:
+        await self.hub.close()
+        await self.relay.close()
         await self.revocations.close()
         await self.writer.close()
         await self.catalog.close()
@@ -61,6 +76,22 @@ async def start_runtime(settings: Settings) -> Runtime:
         batch_store(db), max_batch=settings.max_batch, committers=1 if db.is_sqlite else 2
     )
     await writer.start()
+    metrics, hub = Metrics(), Hub()
+    metrics.sockets.set_function(lambda: len(hub))
+    relay = OutboxRelay(
+        db,
+        catalog,
+        hub,
+        poll_seconds=settings.event_poll_seconds,
+        progress_retention_seconds=settings.progress_event_retention_seconds,
+        unlock_retention_seconds=settings.event_retention_seconds,
+        on_relayed=metrics.relayed,
+    )
+    if settings.fault_exit_after_unlock_commit:
+        writer.on_commit(_exit_after_unlock)
+    writer.on_commit(metrics.committed)
+    writer.on_commit(relay.wake)
+    await relay.start()
     revocations = RevocationList(db, refresh_seconds=settings.catalog_refresh_seconds)
     await revocations.start()
     trusted = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None
@@ -79,8 +110,20 @@ async def start_runtime(settings: Settings) -> Runtime:
             catalog, writer, max_items=settings.max_achievements_per_update, time_policy=time_policy
         ),
         reader=Reader(db, catalog, paging_key),
+        paging_key=paging_key,
+        metrics=metrics,
+        hub=hub,
+        relay=relay,
         verifier=verifier,
         rate_limiter=build_rate_limiter(settings),
         signing_key=key,
         revocations=revocations,
     )
+
+
+def _exit_after_unlock(applied: Applied) -> None:
+    """Fault injection (crash tests): die after an unlock's commit, before any
+    event of it is relayed or any request answered."""
+    if applied.unlocks:
+        log.critical("fault injection: exiting after an unlock was committed")
+        os._exit(70)

@@ -7,6 +7,7 @@ command line or by whoever builds the app, so every test can build its own.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -50,6 +51,19 @@ class Settings:
     pool_size: int = 8
     # How long a delivery credential (offline updates delivered days later) stays valid.
     delivery_credential_days: int = 365
+    # Real-time activity (docs/realtime.md).
+    rta_max_subscriptions: int = 100
+    rta_buffer_events: int = 256
+    rta_ping_seconds: float = 20.0
+    # How often a process looks for events other processes wrote (SQLite; on
+    # PostgreSQL NOTIFY wakes it at once and this is a fallback).
+    event_poll_seconds: float = 0.25
+    # How long a reconnecting device can still get missed events replayed.
+    event_retention_seconds: int = 24 * 3600
+    progress_event_retention_seconds: int = 600
+    # Fault injection for crash tests: exit right after committing an unlock, before
+    # anything is relayed. Never set it in production.
+    fault_exit_after_unlock_commit: bool = False
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -87,6 +101,10 @@ class Settings:
             "max_achievements_per_update",
             "pool_size",
             "delivery_credential_days",
+            "rta_max_subscriptions",
+            "rta_buffer_events",
+            "event_retention_seconds",
+            "progress_event_retention_seconds",
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be at least 1")
@@ -96,7 +114,14 @@ class Settings:
             )
 
 
-_ENV_FIELDS: dict[str, type] = {
+def _flag(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered not in ("1", "0", "true", "false", "yes", "no"):
+        raise ValueError(f"{raw!r} is not a boolean (1/0, true/false, yes/no)")
+    return lowered in ("1", "true", "yes")
+
+
+_ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "database_url": str,
     "redis_url": str,
     "public_url": str,
@@ -114,4 +139,11 @@ _ENV_FIELDS: dict[str, type] = {
     "max_body_bytes": int,
     "pool_size": int,
     "delivery_credential_days": int,
+    "rta_max_subscriptions": int,
+    "rta_buffer_events": int,
+    "rta_ping_seconds": float,
+    "event_poll_seconds": float,
+    "event_retention_seconds": int,
+    "progress_event_retention_seconds": int,
+    "fault_exit_after_unlock_commit": _flag,
 }

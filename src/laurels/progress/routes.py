@@ -9,13 +9,20 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from laurels.auth.service import Principal, parse_authorization
-from laurels.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
+from laurels.errors import (
+    BadRequest,
+    Forbidden,
+    LaurelsError,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from laurels.progress.identifiers import parse_scid, parse_xuid
-from laurels.progress.policy import choose_locale, parse_accept_language, refuse_retail
+from laurels.progress.policy import refuse_retail
 from laurels.progress.reads import MAX_PAGE, ORDERS, ListQuery
 from laurels.progress.schemas import AchievementsPage, ErrorBody, RateLimitBody
 from laurels.progress.service import reset_player
-from laurels.progress.views import RenderContext
+from laurels.progress.views import RenderContext, context_for
 from laurels.runtime import Runtime
 from laurels.timefmt import now_micros
 from laurels.titles.catalog import PublishedTitle
@@ -94,28 +101,27 @@ async def read_body(request: Request, limit: int) -> bytes:
 )
 async def update_achievements(request: Request, xuid: str, scid: str) -> Response:
     """Raise progress of 1..N achievements; 200 if any changed, 304 if none did."""
-    rt, principal, player = await authorize(request, xuid)
-    raw = await read_body(request, rt.settings.max_body_bytes)
-    changed = await rt.updater.update(
-        principal, xuid=player, scid=_scid(scid), raw=raw, now_us=now_micros()
-    )
+    metrics = runtime(request).metrics
+    try:
+        rt, principal, player = await authorize(request, xuid)
+        raw = await read_body(request, rt.settings.max_body_bytes)
+        changed = await rt.updater.update(
+            principal, xuid=player, scid=_scid(scid), raw=raw, now_us=now_micros()
+        )
+    except LaurelsError as exc:
+        metrics.update_answered(exc.status)
+        raise
+    metrics.update_answered(200 if changed else 304)
     return Response(status_code=200 if changed else 304)
 
 
 def render_context(request: Request, titles: list[PublishedTitle]) -> RenderContext:
     rt = runtime(request)
-    base = (rt.settings.public_url or str(request.base_url)).rstrip("/")
-    wanted = parse_accept_language(request.headers.get("accept-language"))
-    default = titles[0].default_locale if titles else "en-US"
-    available = {default} | {loc for t in titles for a in t.achievements for loc in a.localized}
-    locale = choose_locale(wanted, available, default)
-
-    def media_url(reference: str | None) -> str | None:
-        if reference and reference.startswith("media:"):
-            return f"{base}/media/{reference.removeprefix('media:')}.png"
-        return reference
-
-    return RenderContext(locale=locale, media_url=media_url)
+    return context_for(
+        base=rt.settings.public_url or str(request.base_url),
+        accept_language=request.headers.get("accept-language"),
+        titles=titles,
+    )
 
 
 def _title_ids(text: str) -> tuple[int, ...]:

@@ -6,11 +6,11 @@ description: no name, unlocked description, icon, deeplink or non-gamerscore rew
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from laurels.progress.policy import rarity
+from laurels.progress.policy import choose_locale, parse_accept_language, rarity
 from laurels.timefmt import NEVER, format_time, from_micros
 from laurels.titles.catalog import PublishedTitle
 from laurels.titles.schemas import AchievementConfig, Reward
@@ -34,7 +34,26 @@ class RenderContext:
     media_url: Callable[[str | None], str | None]
 
 
-def _strings(achievement: AchievementConfig, locale: str) -> tuple[str, str, str]:
+def context_for(
+    *, base: str, accept_language: str | None, titles: Sequence[PublishedTitle]
+) -> RenderContext:
+    """How to render for a viewer: the language chosen from `Accept-Language` among
+    the titles' languages, and media links under the service's public `base`."""
+    base = base.rstrip("/")
+    wanted = parse_accept_language(accept_language)
+    default = titles[0].default_locale if titles else "en-US"
+    available = {default} | {loc for t in titles for a in t.achievements for loc in a.localized}
+    locale = choose_locale(wanted, available, default)
+
+    def media_url(reference: str | None) -> str | None:
+        if reference and reference.startswith("media:"):
+            return f"{base}/media/{reference.removeprefix('media:')}.png"
+        return reference
+
+    return RenderContext(locale=locale, media_url=media_url)
+
+
+def strings(achievement: AchievementConfig, locale: str) -> tuple[str, str, str]:
     localized = achievement.localized.get(locale)
     if localized is None:
         lowered = locale.lower()
@@ -92,7 +111,7 @@ def render(
     """One Achievement object; `stats` is (unlocks, players) for rarity."""
     achievement = title.achievements[position]
     hidden = achievement.secret and not (progress is not None and progress.unlocked)
-    name, locked, unlocked = _strings(achievement, ctx.locale)
+    name, locked, unlocked = strings(achievement, ctx.locale)
     icon = None if hidden else ctx.media_url(achievement.icon)
     category, percent = rarity(*stats)
     rewards = [_gamerscore(achievement.gamerscore)]

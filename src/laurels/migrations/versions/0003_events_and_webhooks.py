@@ -52,7 +52,8 @@ def upgrade() -> None:
             postgresql_where=sa.text("published_at IS NULL"),
             sqlite_where=sa.text("published_at IS NULL"),
         )
-    if postgres:
+    if postgres:  # readers follow (txid, id); SQLite's txid is always 0 (id order)
+        op.create_index("ix_outbox_order", "outbox", ["txid", "id"])
         op.execute(PG_NOTIFY_FUNCTION)
         op.execute(PG_NOTIFY_TRIGGER)
     # Unlocks stored before this revision have been neither relayed nor handed to
@@ -115,6 +116,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
         op.execute("DROP FUNCTION IF EXISTS laurels_outbox_notify()")
+        op.drop_index("ix_outbox_order", table_name="outbox")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_unpublished")
         batch_op.drop_index("ix_outbox_player")

@@ -1,0 +1,89 @@
+"""Server-side metrics, served at `/metrics` in the Prometheus text format.
+
+Each service process keeps its own (one registry per app, so tests can build
+many); with `--workers N`, scrape each worker or sum them in Prometheus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from laurels.progress.outbox import Event
+from laurels.progress.service import Applied
+from laurels.timefmt import now_micros
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0)
+
+
+class _Read(Collector):
+    """Values read when scraped (counted elsewhere, e.g. by the webhooks)."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, tuple[str, Callable[[], float]]] = {}
+        self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        for name, (help_text, read) in self.counters.items():
+            yield CounterMetricFamily(name, help_text, value=read())
+        for name, (help_text, read) in self.gauges.items():
+            yield GaugeMetricFamily(name, help_text, value=read())
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._updates = Counter(
+            "laurels_updates",
+            "Progress update requests by result (HTTP status).",
+            ["result"],
+            registry=self.registry,
+        )
+        self._unlocks = Counter(
+            "laurels_unlocks", "Achievements unlocked by this process.", registry=self.registry
+        )
+        self._relayed = Counter(
+            "laurels_events_relayed",
+            "Outbox events this process relayed to its devices, by type.",
+            ["type"],
+            registry=self.registry,
+        )
+        self._lag = Histogram(
+            "laurels_outbox_lag_seconds",
+            "From an event's commit to this process relaying it.",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.sockets = Gauge(
+            "laurels_rta_connections", "Connected RTA sockets.", registry=self.registry
+        )
+        self._read = _Read()
+        self.registry.register(self._read)
+        self._by_status = {status: self._updates.labels(str(status)) for status in (200, 304)}
+
+    def update_answered(self, status: int) -> None:
+        child = self._by_status.get(status)
+        (child or self._updates.labels(str(status))).inc()
+
+    def committed(self, applied: Applied) -> None:
+        if applied.unlocks:
+            self._unlocks.inc(applied.unlocks)
+
+    def relayed(self, events: list[Event]) -> None:
+        now = now_micros()
+        for event in events:
+            self._relayed.labels(event.event_type).inc()
+            self._lag.observe(max(0, now - event.created_at) / 1_000_000)
+
+    def read_counter(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        self._read.counters[name] = (help_text, read)
+
+    def read_gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        self._read.gauges[name] = (help_text, read)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

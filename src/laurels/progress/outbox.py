@@ -1,0 +1,166 @@
+"""Reading the outbox in commit order (see `tables.outbox`).
+
+An event's key is (txid, id). On PostgreSQL a reader takes only rows of
+transactions older than every transaction still running (the snapshot's xmin), so
+a row that commits late can never land behind a key already read. SQLite has one
+writer at a time and txid 0: ids are commit order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, literal, or_, select, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from laurels.progress.tables import PROGRESS_EVENT, UNLOCK_EVENT, outbox
+
+Key = tuple[int, int]
+START: Key = (0, 0)
+_COLUMNS = (
+    outbox.c.txid,
+    outbox.c.id,
+    outbox.c.event_type,
+    outbox.c.sandbox,
+    outbox.c.xuid,
+    outbox.c.scid,
+    outbox.c.title_id,
+    outbox.c.achievement_id,
+    outbox.c.payload,
+    outbox.c.created_at,
+)
+_PG_XMIN = text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    txid: int
+    id: int
+    event_type: str
+    sandbox: str
+    xuid: str
+    scid: str
+    title_id: int
+    achievement_id: str
+    payload: dict[str, Any]
+    created_at: int
+
+    @property
+    def key(self) -> Key:
+        return self.txid, self.id
+
+    @property
+    def event_id(self) -> str:
+        return format_key(self.key)
+
+    @property
+    def is_unlock(self) -> bool:
+        return self.event_type == UNLOCK_EVENT
+
+
+def format_key(key: Key) -> str:
+    return f"{key[0]}.{key[1]}"
+
+
+def parse_key(text: str) -> Key:
+    """The key of an event id ("<txid>.<id>"); raises ValueError otherwise."""
+    txid, dot, row = text.partition(".")
+    if not dot or not txid.isdigit() or not row.isdigit() or len(text) > 41:
+        raise ValueError(f"{text[:50]!r} is not an event id")
+    return int(txid), int(row)
+
+
+def _event(row: Sequence[Any]) -> Event:
+    txid, row_id, event_type, sandbox, xuid, scid, title_id, achievement_id = row[:8]
+    return Event(
+        txid,
+        row_id,
+        event_type,
+        sandbox,
+        xuid,
+        scid,
+        title_id,
+        achievement_id,
+        json.loads(row[8]),
+        row[9],
+    )
+
+
+async def _xmin(conn: AsyncConnection) -> int | None:
+    if conn.dialect.name != "postgresql":
+        return None
+    return int((await conn.execute(select(_PG_XMIN))).scalar_one())
+
+
+def _settled(query: Any, xmin: int | None) -> Any:
+    return query if xmin is None else query.where(outbox.c.txid < literal(xmin))
+
+
+async def head(conn: AsyncConnection) -> Key:
+    """The key of the newest settled event (START when there is none)."""
+    xmin = await _xmin(conn)
+    query = select(outbox.c.txid, outbox.c.id).order_by(outbox.c.txid.desc(), outbox.c.id.desc())
+    row = (await conn.execute(_settled(query, xmin).limit(1))).first()
+    return START if row is None else (int(row[0]), int(row[1]))
+
+
+async def read_after(conn: AsyncConnection, after: Key, *, limit: int) -> tuple[list[Event], int]:
+    """Settled events after `after`, oldest first, and the xmin they were read at
+    (0 on SQLite, where every committed row is settled)."""
+    xmin = await _xmin(conn)
+    query = (
+        select(*_COLUMNS)
+        .where(tuple_(outbox.c.txid, outbox.c.id) > tuple_(literal(after[0]), literal(after[1])))
+        .order_by(outbox.c.txid, outbox.c.id)
+        .limit(limit)
+    )
+    rows = (await conn.execute(_settled(query, xmin))).all()
+    return [_event(row) for row in rows], xmin or 0
+
+
+async def read_player(
+    conn: AsyncConnection,
+    *,
+    sandbox: str,
+    xuid: str,
+    event_type: str,
+    scid: str | None = None,
+    title_id: int | None = None,
+    after: Key,
+    upto: Key,
+    since_us: int,
+    limit: int,
+) -> list[Event]:
+    """One player's events of one kind in (after, upto], no older than `since_us`,
+    oldest first: what a reconnecting device missed."""
+    where = [
+        outbox.c.sandbox == sandbox,
+        outbox.c.xuid == xuid,
+        outbox.c.event_type == event_type,
+        outbox.c.created_at >= since_us,
+        tuple_(outbox.c.txid, outbox.c.id) > tuple_(literal(after[0]), literal(after[1])),
+        tuple_(outbox.c.txid, outbox.c.id) <= tuple_(literal(upto[0]), literal(upto[1])),
+    ]
+    if scid is not None:
+        where.append(outbox.c.scid == scid)
+    if title_id is not None:
+        where.append(outbox.c.title_id == title_id)
+    query = select(*_COLUMNS).where(*where).order_by(outbox.c.txid, outbox.c.id).limit(limit)
+    return [_event(row) for row in (await conn.execute(query)).all()]
+
+
+async def prune(
+    conn: AsyncConnection, *, progress_before_us: int, unlocks_before_us: int, limit: int
+) -> int:
+    """Delete up to `limit` expired events, oldest first; an unlock not yet handed
+    to the webhooks stays. Returns how many went."""
+    expired = or_(
+        (outbox.c.event_type == PROGRESS_EVENT) & (outbox.c.created_at < progress_before_us),
+        (outbox.c.created_at < unlocks_before_us) & outbox.c.published_at.is_not(None),
+    )
+    oldest = select(outbox.c.id).where(expired).order_by(outbox.c.id).limit(limit)
+    result = await conn.execute(delete(outbox).where(outbox.c.id.in_(oldest.scalar_subquery())))
+    return int(result.rowcount)

@@ -1,0 +1,79 @@
+"""Event data as devices receive it (spec/wire.md, "Real-time activity"), rendered
+once per event for every device that shares a language and a service address."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from laurels.progress.outbox import Event
+from laurels.progress.policy import rarity
+from laurels.progress.views import RenderContext, strings
+from laurels.timefmt import NEVER, format_time, from_micros
+from laurels.titles.catalog import PublishedTitle
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def _progression(title: PublishedTitle, item: dict[str, Any]) -> dict[str, Any]:
+    position = title.index.get(item["id"])
+    percent = int(item["percent"])
+    unlocked_at = item.get("timeUnlocked")
+    return {
+        "id": item["id"],
+        "progressState": "Achieved" if percent >= 100 else "InProgress",
+        "timeUnlocked": NEVER if unlocked_at is None else format_time(from_micros(unlocked_at)),
+        "requirements": [
+            {
+                "id": None if position is None else title.requirement_ids[position],
+                "current": str(percent),
+                "target": "100",
+            }
+        ],
+    }
+
+
+def progress_data(event: Event, title: PublishedTitle) -> str:
+    """The progress resource's event: every achievement the update moved."""
+    return _dump(
+        {
+            "serviceConfigId": event.scid,
+            "eventId": event.event_id,
+            "progression": [_progression(title, item) for item in event.payload["progression"]],
+        }
+    )
+
+
+def notification_data(
+    event: Event, title: PublishedTitle, stats: tuple[int, int], ctx: RenderContext, base: str
+) -> str | None:
+    """The "Achievement Unlocked" notification, for the achievement's owner (who
+    may see a secret achievement's name once it is theirs); None when the published
+    configuration no longer has the achievement."""
+    achievement = title.achievement(event.achievement_id)
+    if achievement is None:
+        return None
+    name, _, unlocked = strings(achievement, ctx.locale)
+    category, percent = rarity(*stats)
+    extended = (
+        f"{base.rstrip('/')}/users/xuid({event.xuid})/achievements/{event.scid}/{achievement.id}"
+    )
+    return _dump(
+        {
+            "service": "achievements",
+            "eventId": event.event_id,
+            "achievementId": achievement.id,
+            "achievementName": name,
+            "achievementDescription": unlocked,
+            "achievementIcon": ctx.media_url(achievement.icon),
+            "titleId": str(event.title_id),
+            "gamerscore": achievement.gamerscore,
+            "xuid": event.xuid,
+            "extendedInfoUrl": extended,
+            "rarityPercentage": round(percent / 100.0, 4),
+            "rarityCategory": category,
+            "unlockTime": event.payload["unlockTime"],
+        }
+    )
