@@ -26,16 +26,20 @@ def _connection(send: object, limit: int = 3) -> Connection:
 
 
 async def test_a_slow_client_gets_a_resync_and_never_delays_another() -> None:
-    stuck = asyncio.Event()  # the slow client's socket never drains
+    stuck = asyncio.Event()  # the slow client's socket does not drain
     slow_sent: list[str] = []
     fast_sent: list[str] = []
+    fast_read, resynced = asyncio.Event(), asyncio.Event()
 
     async def slow_send(frame: str) -> None:
         slow_sent.append(frame)
+        if frame == "[4]":
+            resynced.set()
         await stuck.wait()
 
     async def fast_send(frame: str) -> None:
         fast_sent.append(frame)
+        fast_read.set()
 
     slow, fast = _connection(slow_send), _connection(fast_send)
     pumps = [asyncio.create_task(c.pump()) for c in (slow, fast)]
@@ -45,16 +49,15 @@ async def test_a_slow_client_gets_a_resync_and_never_delays_another() -> None:
         for n in range(1, 11):
             slow.deliver(slow_sub, (0, n), f"e{n}")
             fast.deliver(fast_sub, (0, n), f"e{n}")
-            async with asyncio.timeout(5):
-                while len(fast_sent) < n:  # the fast client reads as events come
-                    await asyncio.sleep(0)
+            async with asyncio.timeout(5):  # the fast client reads as events come
+                await fast_read.wait()
+            fast_read.clear()
         assert fast_sent == [f"e{n}" for n in range(1, 11)]
         assert slow_sent == ["e1"]  # stuck in the first send
         assert slow.resyncs >= 1
         stuck.set()
         async with asyncio.timeout(5):
-            while "[4]" not in slow_sent:
-                await asyncio.sleep(0)
+            await resynced.wait()
         assert len(slow._waiting) == 0
         assert len(slow_sent) <= 1 + 3  # never more than the bound after the first
     finally:
@@ -67,7 +70,7 @@ async def test_a_slow_client_gets_a_resync_and_never_delays_another() -> None:
 def test_a_subscription_sends_each_event_once_and_in_order_after_a_replay() -> None:
     sent: list[str] = []
     conn = _connection(None, limit=100)
-    conn.push = sent.append  # type: ignore[method-assign]
+    setattr(conn, "push", sent.append)  # noqa: B010 (records what would be queued)
     sub = conn.add(RESOURCE, (0, 5), replaying=True)
     conn.deliver(sub, (0, 7), "live7")  # arrives while the replay is read
     conn.deliver(sub, (0, 8), "live8")
