@@ -271,7 +271,7 @@ def serve(host: str, port: int, workers: int, demo: bool, db_url: str | None) ->
         workers=workers,
         loop="uvloop",
         http="httptools",
-        ws="websockets",
+        ws="websockets-sansio",
         ws_ping_interval=settings.rta_ping_seconds,
         ws_ping_timeout=settings.rta_ping_seconds,
         # Compression would cost each socket its own zlib state (memory per device).
