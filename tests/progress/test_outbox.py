@@ -1,0 +1,151 @@
+"""The outbox in commit order: readers never skip a row that commits late, replay
+takes one player's events in a window, and pruning keeps what webhooks still need."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from sqlalchemy import insert, select, update
+
+from laurels.db import Database
+from laurels.progress import outbox
+from laurels.progress.tables import PROGRESS_EVENT, UNLOCK_EVENT
+from laurels.progress.tables import outbox as outbox_table
+from laurels.timefmt import now_micros
+from tests.support import SCID, TITLE_ID, XUID, Api
+
+
+def _row(achievement_id: str, *, event_type: str = UNLOCK_EVENT, created_at: int = 0) -> dict:
+    created = created_at or now_micros()
+    return {
+        "event_type": event_type,
+        "sandbox": "DEV.1",
+        "xuid": XUID,
+        "scid": SCID,
+        "title_id": TITLE_ID,
+        "achievement_id": achievement_id,
+        "payload": json.dumps({"unlockTime": "2026-11-23T00:00:00Z"}),
+        "created_at": created,
+        "published_at": None if event_type == UNLOCK_EVENT else created,
+    }
+
+
+async def _read(db: Database, after: outbox.Key, count: int) -> list[outbox.Event]:
+    """The first `count` events after `after`, once settled. On PostgreSQL a write
+    transaction still running anywhere in the cluster (another test's database, say)
+    holds newer rows back for a moment."""
+    async with asyncio.timeout(10):
+        while True:
+            async with db.read() as conn:
+                events, _ = await outbox.read_after(conn, after, limit=100)
+            if len(events) >= count:
+                return events
+            await asyncio.sleep(0.01)
+
+
+async def test_events_of_accepted_updates_come_back_in_commit_order(api: Api) -> None:
+    async with api.db.read() as conn:
+        start = await outbox.head(conn)
+    assert (await api.update([("1", 40)])).status_code == 200
+    assert (await api.update([("1", 40)])).status_code == 304
+    assert (await api.update([("1", 100), ("2", 5)])).status_code == 200
+    events = await _read(api.db, start, 3)
+    async with api.db.read() as conn:
+        assert await outbox.head(conn) >= events[-1].key
+    assert [e.event_type for e in events] == [PROGRESS_EVENT, PROGRESS_EVENT, UNLOCK_EVENT]
+    assert events[0].payload["progression"] == [{"id": "1", "percent": 40, "timeUnlocked": None}]
+    moved = {item["id"]: item["percent"] for item in events[1].payload["progression"]}
+    assert moved == {"1": 100, "2": 5}
+    assert events[2].achievement_id == "1"
+    assert [e.key for e in events] == sorted(e.key for e in events)
+    assert outbox.parse_key(events[2].event_id) == events[2].key
+
+
+@pytest.mark.parametrize("text", ["", "1", "a.b", "1.2.3", "-1.2", "1.-2", "9" * 40 + ".1"])
+def test_a_bad_event_id_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not an event id"):
+        outbox.parse_key(text)
+
+
+async def test_a_row_that_commits_late_is_not_skipped(db: Database) -> None:
+    """PostgreSQL: the older transaction commits after the newer one; a reader
+    that had followed ids would have passed the older row by."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: ids are commit order")
+    async with db.read() as conn:
+        start = await outbox.head(conn)
+    async with db.engine.connect() as older, db.engine.connect() as newer:
+        await older.begin()
+        await older.execute(insert(outbox_table).values(_row("1")))
+        await newer.begin()
+        await newer.execute(insert(outbox_table).values(_row("2")))
+        await newer.commit()
+        async with db.read() as conn:
+            held, xmin = await outbox.read_after(conn, start, limit=10)
+        assert held == []  # "2" waits behind the running older transaction
+        assert xmin > 0
+        await older.commit()
+    events = await _read(db, start, 2)
+    assert [e.achievement_id for e in events] == ["1", "2"]
+
+
+async def test_replay_takes_one_players_window_and_pruning_keeps_unsent_unlocks(
+    db: Database,
+) -> None:
+    old = now_micros() - 3_600_000_000
+    rows = [
+        _row("1", created_at=old),
+        _row("2", event_type=PROGRESS_EVENT, created_at=old),
+        _row("3"),
+        {**_row("4"), "xuid": "99"},
+        _row("5", event_type=PROGRESS_EVENT),
+    ]
+    async with db.write() as conn:
+        for row in rows:
+            await conn.execute(insert(outbox_table).values(row))
+    upto = (await _read(db, outbox.START, len(rows)))[-1].key
+    async with db.read() as conn:
+        unlocks = await outbox.read_player(
+            conn,
+            sandbox="DEV.1",
+            xuid=XUID,
+            event_type=UNLOCK_EVENT,
+            title_id=TITLE_ID,
+            after=outbox.START,
+            upto=upto,
+            since_us=0,
+            limit=10,
+        )
+        recent = await outbox.read_player(
+            conn,
+            sandbox="DEV.1",
+            xuid=XUID,
+            event_type=UNLOCK_EVENT,
+            after=outbox.START,
+            upto=upto,
+            since_us=old + 1,
+            limit=10,
+        )
+    assert [e.achievement_id for e in unlocks] == ["1", "3"]
+    assert [e.achievement_id for e in recent] == ["3"]
+    cutoff = now_micros() - 60_000_000
+    async with db.write() as conn:  # "1" waits for the webhooks: it stays
+        gone = await outbox.prune(
+            conn, progress_before_us=cutoff, unlocks_before_us=cutoff, limit=100
+        )
+    assert gone == 1  # the old progress event
+    async with db.write() as conn:
+        await conn.execute(
+            update(outbox_table)
+            .values(published_at=now_micros())
+            .where(outbox_table.c.achievement_id == "1")
+        )
+        gone = await outbox.prune(
+            conn, progress_before_us=cutoff, unlocks_before_us=cutoff, limit=100
+        )
+    assert gone == 1
+    async with db.read() as conn:
+        left = (await conn.execute(select(outbox_table.c.achievement_id))).scalars().all()
+    assert sorted(left) == ["3", "4", "5"]
