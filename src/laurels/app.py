@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from laurels import __version__
+from laurels.activity import routes as activity_routes
 from laurels.auth import routes as auth_routes
 from laurels.errors import LaurelsError, RateLimited, Unavailable
 from laurels.metrics import CONTENT_TYPE
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(title_routes.router)
     app.include_router(auth_routes.router)
     app.include_router(realtime_routes.router)
+    app.include_router(activity_routes.router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> dict[str, str]:

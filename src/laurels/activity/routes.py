@@ -1,0 +1,57 @@
+"""HTTP routes of the activity feed and the title history. Thin: parse, authorize,
+call the feature, shape the response."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from laurels.activity.schemas import ActivityPage, TitleHistoryPage
+from laurels.activity.service import DEFAULT_PAGE, ActivityReader, PageQuery
+from laurels.progress.reads import MAX_PAGE
+from laurels.progress.routes import ERRORS, authorize, render_context
+from laurels.runtime import Runtime
+
+router = APIRouter(tags=["activity"])
+
+MaxItems = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"1..{MAX_PAGE}")]
+TitleFilter = Annotated[int | None, Query(ge=1, le=0xFFFFFFFF, description="Only this title")]
+ContinuationToken = Annotated[
+    str | None, Query(max_length=8192, description="From the previous page's pagingInfo")
+]
+
+
+def _reader(rt: Runtime) -> ActivityReader:
+    return ActivityReader(rt.db, rt.catalog, rt.paging_key)
+
+
+@router.get("/users/xuid({xuid})/activity", response_model=ActivityPage, responses=ERRORS)
+async def activity_feed(
+    request: Request,
+    xuid: str,
+    titleId: TitleFilter = None,
+    maxItems: MaxItems = DEFAULT_PAGE,
+    continuationToken: ContinuationToken = None,
+) -> Response:
+    """The player's unlocks, newest first: one item per unlock, ever."""
+    rt, principal, player = await authorize(request, xuid)
+    query = PageQuery(maxItems, titleId, continuationToken or None)
+    page = await _reader(rt).feed(
+        principal, player, query, lambda titles: render_context(request, list(titles))
+    )
+    return JSONResponse(page)
+
+
+@router.get("/users/xuid({xuid})/history/titles", response_model=TitleHistoryPage, responses=ERRORS)
+async def title_history(
+    request: Request,
+    xuid: str,
+    maxItems: MaxItems = DEFAULT_PAGE,
+    continuationToken: ContinuationToken = None,
+) -> Response:
+    """The titles the player played in the token's sandbox, most recently unlocked first."""
+    rt, principal, player = await authorize(request, xuid)
+    query = PageQuery(maxItems, None, continuationToken or None)
+    return JSONResponse(await _reader(rt).history(principal, player, query))

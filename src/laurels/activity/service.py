@@ -1,0 +1,411 @@
+"""A player's activity feed (one item per unlock, ever) and title history, read
+from the `activity` and `title_players` rows the unlock transaction writes and shown
+with the published definitions.
+
+Both are walked in pages over a snapshot. The first page fixes a ceiling, the
+newest activity id of the player at that moment; its continuation token carries the
+ceiling and the sort key of the last item served (keyset paging). Every later page
+reads only rows at or below the ceiling and after that key, so an unlock during a
+walk neither appears in it nor moves anything: a walk never repeats or skips an
+item, and `totalRecords` holds still. Tokens are signed with HMAC-SHA256 under a key
+of their own (a token of the achievement list is no token here); any change is a 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from laurels.auth.service import Principal
+from laurels.db import Database
+from laurels.errors import BadRequest
+from laurels.progress import paging
+from laurels.progress.policy import rarity
+from laurels.progress.reads import may_read
+from laurels.progress.service import Stats, read_stats
+from laurels.progress.tables import activity, title_players
+from laurels.progress.views import SECRET_NAME, RenderContext, strings
+from laurels.timefmt import format_time, from_micros
+from laurels.titles.catalog import Catalog, PublishedTitle
+from laurels.titles.schemas import AchievementConfig
+
+DEFAULT_PAGE = 25
+DEFAULT_PLATFORM = "PC"
+MAC_BYTES = 16
+Key = tuple[int | str, ...]
+Definition = tuple[PublishedTitle, AchievementConfig]
+
+
+# --- continuation tokens ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Walk:
+    """Where a walk is: which query it belongs to, the newest activity id it sees,
+    and the sort key of the last item served."""
+
+    scope: str
+    ceiling: int
+    after: Key
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def token_key(paging_key: bytes) -> bytes:
+    return hashlib.sha256(b"laurels-activity:" + paging_key).digest()
+
+
+def encode_walk(walk: Walk, key: bytes) -> str:
+    body = json.dumps([walk.scope, walk.ceiling, list(walk.after)], separators=(",", ":"))
+    mac = hmac.new(key, body.encode(), hashlib.sha256).digest()[:MAC_BYTES]
+    return _b64(body.encode()) + "." + _b64(mac)
+
+
+def decode_walk(token: str, key: bytes) -> Walk:
+    """The walk a token carries; BadRequest when it was altered or is not ours."""
+    try:
+        body_text, mac_text = token.split(".")
+        body, mac = _unb64(body_text), _unb64(mac_text)
+    except (ValueError, binascii.Error):
+        raise BadRequest("continuationToken is not valid") from None
+    expected = hmac.new(key, body, hashlib.sha256).digest()[:MAC_BYTES]
+    if not hmac.compare_digest(mac, expected):
+        raise BadRequest("continuationToken is not valid (altered or from another query)")
+    scope, ceiling, after = json.loads(body)
+    return Walk(scope, ceiling, tuple(after))
+
+
+def resume(token: str | None, key: bytes, scope: str) -> Walk | None:
+    """The walk to continue (None: start one); BadRequest for another query's token."""
+    if token is None:
+        return None
+    walk = decode_walk(token, key)
+    if walk.scope != scope:
+        raise BadRequest("continuationToken belongs to another query")
+    return walk
+
+
+# --- who sees what ---------------------------------------------------------------------
+
+
+def reading_scope(principal: Principal, *, xuid: str, title_id: int | None) -> int | None:
+    """The one title a reader is held to, or None for every title of its sandbox.
+    A player reads only its own feed, a game server any player's of its own title
+    only; raises Forbidden otherwise (and always for a delivery credential)."""
+    may_read(principal, xuid=xuid, title_id=principal.title_id if title_id is None else title_id)
+    return principal.title_id if principal.kind == "server" else title_id
+
+
+# --- queries --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRow:
+    id: int
+    scid: str
+    title_id: int
+    achievement_id: str
+    time_unlocked: int  # microseconds
+
+
+def _player_rows(sandbox: str, xuid: str, ceiling: int) -> Select[Any]:
+    return select(
+        activity.c.id,
+        activity.c.scid,
+        activity.c.title_id,
+        activity.c.achievement_id,
+        activity.c.time_unlocked,
+    ).where(activity.c.sandbox == sandbox, activity.c.xuid == xuid, activity.c.id <= ceiling)
+
+
+async def newest_activity_id(conn: AsyncConnection, *, sandbox: str, xuid: str) -> int:
+    """The player's newest activity id in the sandbox; 0 when it has none."""
+    newest = await conn.scalar(
+        select(func.max(activity.c.id)).where(
+            activity.c.sandbox == sandbox, activity.c.xuid == xuid
+        )
+    )
+    return int(newest or 0)
+
+
+async def read_feed(
+    conn: AsyncConnection,
+    *,
+    sandbox: str,
+    xuid: str,
+    ceiling: int,
+    before: int | None,
+    title_id: int | None,
+    limit: int,
+) -> tuple[list[ActivityRow], int]:
+    """Up to `limit` unlocks at or below `ceiling` and below `before`, newest first,
+    and how many there are at or below `ceiling` in all."""
+    query = _player_rows(sandbox, xuid, ceiling)
+    if title_id is not None:
+        query = query.where(activity.c.title_id == title_id)
+    total = await conn.scalar(select(func.count()).select_from(query.subquery()))
+    if before is not None:
+        query = query.where(activity.c.id < before)
+    rows = await conn.execute(query.order_by(activity.c.id.desc()).limit(limit))
+    return [ActivityRow(*row) for row in rows], int(total or 0)
+
+
+async def read_unlocks(
+    conn: AsyncConnection, *, sandbox: str, xuid: str, ceiling: int, scid: str | None
+) -> dict[str, dict[str, int]]:
+    """scid → {achievement id → time unlocked} of the unlocks at or below `ceiling`."""
+    query = _player_rows(sandbox, xuid, ceiling)
+    if scid is not None:
+        query = query.where(activity.c.scid == scid)
+    found: dict[str, dict[str, int]] = {}
+    for row in await conn.execute(query):
+        found.setdefault(row.scid, {})[row.achievement_id] = row.time_unlocked
+    return found
+
+
+async def read_touched(
+    conn: AsyncConnection, *, sandbox: str, xuid: str, scid: str | None
+) -> dict[str, int]:
+    """scid → when the player first touched the title in the sandbox."""
+    query = select(title_players.c.scid, title_players.c.first_seen).where(
+        title_players.c.sandbox == sandbox, title_players.c.xuid == xuid
+    )
+    if scid is not None:
+        query = query.where(title_players.c.scid == scid)
+    return {row.scid: row.first_seen for row in await conn.execute(query)}
+
+
+# --- shapes ------------------------------------------------------------------------------
+
+
+def feed_item(
+    row: ActivityRow,
+    definition: Definition | None,
+    stats: tuple[int, int],
+    ctx: RenderContext,
+    *,
+    owner: bool,
+) -> dict[str, Any]:
+    """One activity item. Only the owner sees a secret achievement's name, unlocked
+    description and icon. An achievement no published version defines any more
+    still has its item, named by its id."""
+    name, locked, unlocked, icon, gamerscore = row.achievement_id, "", "", None, 0
+    if definition is not None:
+        achievement = definition[1]
+        name, locked, unlocked = strings(achievement, ctx.locale)
+        icon, gamerscore = ctx.media_url(achievement.icon), achievement.gamerscore
+        if achievement.secret and not owner:
+            name, unlocked, icon = SECRET_NAME, locked, None
+    return {
+        "id": str(row.id),
+        "activityItemType": "Achievement",
+        "date": format_time(from_micros(row.time_unlocked)),
+        "titleId": row.title_id,
+        "serviceConfigId": row.scid,
+        "achievementId": row.achievement_id,
+        "achievementName": name,
+        "achievementDescription": unlocked,
+        "achievementIcon": icon,
+        "gamerscore": gamerscore,
+        "rarityPercentage": rarity(*stats)[1],
+    }
+
+
+def platform_of(title: PublishedTitle) -> str:
+    """The first platform the configuration names, else PC."""
+    return next((p for a in title.achievements for p in a.platforms), DEFAULT_PLATFORM)
+
+
+def history_entry(title: PublishedTitle, unlocks: Mapping[str, int]) -> dict[str, Any]:
+    """One title of the history; only achievements the published version defines
+    count towards the totals."""
+    earned = [a for a in title.achievements if a.id in unlocks]
+    last = max(unlocks.values(), default=None)
+    return {
+        "lastUnlock": None if last is None else format_time(from_micros(last)),
+        "titleId": title.title_id,
+        "serviceConfigId": title.scid,
+        "titleType": "Game",
+        "platform": platform_of(title),
+        "name": title.name,
+        "earnedAchievements": len(earned),
+        "currentGamerscore": sum(a.gamerscore for a in earned),
+        "maxGamerscore": sum(a.gamerscore for a in title.achievements),
+    }
+
+
+def history_key(scid: str, first_seen: int, unlocks: Mapping[str, int]) -> Key:
+    """Most recently unlocked first; titles without an unlock last, newest first."""
+    if unlocks:
+        return (0, -max(unlocks.values()), scid)
+    return (1, -first_seen, scid)
+
+
+def page_info(token: str | None, total: int) -> dict[str, Any]:
+    return {"continuationToken": token, "totalRecords": total}
+
+
+# --- the reads ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    max_items: int = DEFAULT_PAGE
+    title_id: int | None = None
+    continuation_token: str | None = None
+
+
+ContextFor = Callable[[Sequence[PublishedTitle]], RenderContext]
+
+
+class ActivityReader:
+    """The feed and the history of spec/wire.md's players, for one principal."""
+
+    def __init__(self, db: Database, catalog: Catalog, paging_key: bytes) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._key = token_key(paging_key)
+
+    async def feed(
+        self, principal: Principal, xuid: str, query: PageQuery, context_for: ContextFor
+    ) -> dict[str, Any]:
+        """A page of the player's unlocks, newest first. Raises Forbidden when the
+        principal may not read them, BadRequest for a token of another walk."""
+        title_id = reading_scope(principal, xuid=xuid, title_id=query.title_id)
+        scope = paging.query_digest("activity", xuid, principal.sandbox, title_id)
+        walk = resume(query.continuation_token, self._key, scope)
+        async with self._db.read() as conn:
+            ceiling = (
+                walk.ceiling
+                if walk
+                else await newest_activity_id(conn, sandbox=principal.sandbox, xuid=xuid)
+            )
+            rows, total = await read_feed(
+                conn,
+                sandbox=principal.sandbox,
+                xuid=xuid,
+                ceiling=ceiling,
+                before=int(walk.after[0]) if walk else None,
+                title_id=title_id,
+                limit=query.max_items + 1,
+            )
+            page = rows[: query.max_items]
+            scids = sorted({row.scid for row in page})
+            stats = await read_stats(conn, sandbox=principal.sandbox, scids=scids)
+        token = None
+        if len(rows) > query.max_items:
+            token = encode_walk(Walk(scope, ceiling, (page[-1].id,)), self._key)
+        items = await self._render(principal, xuid, page, stats, context_for)
+        return {"activityItems": items, "pagingInfo": page_info(token, total)}
+
+    async def _render(
+        self,
+        principal: Principal,
+        xuid: str,
+        rows: Sequence[ActivityRow],
+        stats: Stats,
+        context_for: ContextFor,
+    ) -> list[dict[str, Any]]:
+        definitions = {
+            (row.scid, row.achievement_id): await self._definition(principal.sandbox, row)
+            for row in rows
+        }
+        titles = {id(d[0]): d[0] for d in definitions.values() if d is not None}
+        ctx = context_for(list(titles.values()))
+        owner = principal.kind == "player" and principal.xuid == xuid
+        return [
+            feed_item(
+                row,
+                definitions[(row.scid, row.achievement_id)],
+                stats.of(row.scid, row.achievement_id),
+                ctx,
+                owner=owner,
+            )
+            for row in rows
+        ]
+
+    async def _definition(self, sandbox: str, row: ActivityRow) -> Definition | None:
+        """The newest published definition of an unlocked achievement, looking in
+        older versions when the latest no longer has it."""
+        latest = await self._catalog.by_scid(sandbox, row.scid)
+        if latest is None:
+            return None
+        for version in range(latest.version, 0, -1):
+            title = (
+                latest
+                if version == latest.version
+                else await self._catalog.version(sandbox, latest.title_id, version)
+            )
+            found = None if title is None else title.achievement(row.achievement_id)
+            if title is not None and found is not None:
+                return title, found
+        return None
+
+    async def history(self, principal: Principal, xuid: str, query: PageQuery) -> dict[str, Any]:
+        """A page of the titles the player touched in the principal's sandbox, most
+        recently unlocked first. Raises Forbidden when the principal may not read
+        them, BadRequest for a token of another walk."""
+        title_id = reading_scope(principal, xuid=xuid, title_id=None)
+        scope = paging.query_digest("history", xuid, principal.sandbox, title_id)
+        walk = resume(query.continuation_token, self._key, scope)
+        only = await self._scid_of(principal.sandbox, title_id)
+        if only == "":
+            return {"titles": [], "pagingInfo": page_info(None, 0)}
+        ceiling, unlocks, touched = await self._history_rows(principal.sandbox, xuid, walk, only)
+        ordered = await self._ordered_titles(principal.sandbox, unlocks, touched)
+        remaining = [e for e in ordered if walk is None or e[0] > walk.after]
+        page = remaining[: query.max_items]
+        token = None
+        if len(remaining) > query.max_items:
+            token = encode_walk(Walk(scope, ceiling, page[-1][0]), self._key)
+        return {
+            "titles": [history_entry(title, unlocks.get(title.scid, {})) for _, title in page],
+            "pagingInfo": page_info(token, len(ordered)),
+        }
+
+    async def _scid_of(self, sandbox: str, title_id: int | None) -> str | None:
+        """The SCID a reader is held to: None for any, "" for a title not published."""
+        if title_id is None:
+            return None
+        title = await self._catalog.by_title(sandbox, title_id)
+        return "" if title is None else title.scid
+
+    async def _history_rows(
+        self, sandbox: str, xuid: str, walk: Walk | None, scid: str | None
+    ) -> tuple[int, dict[str, dict[str, int]], dict[str, int]]:
+        async with self._db.read() as conn:
+            ceiling = (
+                walk.ceiling if walk else await newest_activity_id(conn, sandbox=sandbox, xuid=xuid)
+            )
+            unlocks = await read_unlocks(
+                conn, sandbox=sandbox, xuid=xuid, ceiling=ceiling, scid=scid
+            )
+            touched = await read_touched(conn, sandbox=sandbox, xuid=xuid, scid=scid)
+        return ceiling, unlocks, touched
+
+    async def _ordered_titles(
+        self, sandbox: str, unlocks: dict[str, dict[str, int]], touched: dict[str, int]
+    ) -> list[tuple[Key, PublishedTitle]]:
+        """The published titles among those touched, in the history's order."""
+        entries = []
+        for scid in touched.keys() | unlocks.keys():
+            title = await self._catalog.by_scid(sandbox, scid)
+            if title is not None:
+                key = history_key(scid, touched.get(scid, 0), unlocks.get(scid, {}))
+                entries.append((key, title))
+        return sorted(entries, key=lambda entry: entry[0])
