@@ -584,6 +584,8 @@ async def test_a_secret_does_not_leak_before_its_owner_unlocks_it(reads: Api) ->
     # possibleOnly shows no player data, and another player has not unlocked it.
     assert not leaks({k: v for k, v in after.items() if k[1] == "possibleOnly"})
     assert not leaks(await secret_views(reads, OTHER_XUID, other))
+    # Nor does anyone but the owner see it after the unlock: a game server neither.
+    assert not leaks(await secret_views(reads, XUID, server))
 
 
 # --- rarity -----------------------------------------------------------------------------------

@@ -146,6 +146,7 @@ class Reader:
                 rows.get((t.scid, t.achievements[p].id)),
                 stats.of(t.scid, t.achievements[p].id),
                 ctx,
+                owner=principal.xuid == xuid,
             )
             for t, p in page
         ]
@@ -194,7 +195,12 @@ class Reader:
             raise NotFound(f"no achievement {achievement_id!r} in title {title.title_id}")
         rows, stats = await self._read(principal.sandbox, xuid, [title], False)
         item = render(
-            title, position, rows.get((scid, achievement_id)), stats.of(scid, achievement_id), ctx
+            title,
+            position,
+            rows.get((scid, achievement_id)),
+            stats.of(scid, achievement_id),
+            ctx,
+            owner=principal.xuid == xuid,
         )
         return {
             "achievements": [item],

@@ -107,10 +107,13 @@ def render(
     progress: Progress | None,
     stats: tuple[int, int],
     ctx: RenderContext,
+    *,
+    owner: bool = True,
 ) -> dict[str, Any]:
-    """One Achievement object; `stats` is (unlocks, players) for rarity."""
+    """One Achievement object; `stats` is (unlocks, players) for rarity. A secret
+    achievement shows itself only to its owner (`owner`), once unlocked."""
     achievement = title.achievements[position]
-    hidden = achievement.secret and not (progress is not None and progress.unlocked)
+    hidden = achievement.secret and not (owner and progress is not None and progress.unlocked)
     name, locked, unlocked = strings(achievement, ctx.locale)
     icon = None if hidden else ctx.media_url(achievement.icon)
     category, percent = rarity(*stats)
