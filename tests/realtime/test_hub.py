@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
 from laurels.progress.views import RenderContext
 from laurels.realtime.hub import Connection, Hub
 from laurels.realtime.protocol import NotificationResource
@@ -67,19 +69,19 @@ async def test_a_slow_client_gets_a_resync_and_never_delays_another() -> None:
                 await pump
 
 
-def test_a_subscription_sends_each_event_once_and_in_order_after_a_replay() -> None:
+async def test_a_subscription_sends_each_event_once_and_in_order_after_a_replay() -> None:
     sent: list[str] = []
     conn = _connection(None, limit=100)
     setattr(conn, "push", sent.append)  # noqa: B010 (records what would be queued)
     sub = conn.add(RESOURCE, (0, 5), replaying=True)
-    conn.deliver(sub, (0, 7), "live7")  # arrives while the replay is read
-    conn.deliver(sub, (0, 8), "live8")
+    conn.deliver(sub, (0, 7), "e7")  # arrives live while the replay is read
+    conn.deliver(sub, (0, 8), "e8")
     sub.last_key = (0, 2)  # the client's `since`
-    conn.release(sub, [((0, 3), "r3"), ((0, 7), "r7")])
-    conn.deliver(sub, (0, 8), "again8")  # relayed twice: sent once
-    conn.deliver(sub, (0, 6), "late6")  # older than what was sent: not sent
-    conn.deliver(sub, (0, 9), "live9")
-    assert sent == ["r3", "r7", "live8", "live9"]
+    await conn.release(sub, [((0, 3), "e3"), ((0, 7), "e7")])  # "e7" both ways
+    conn.deliver(sub, (0, 8), "e8")  # relayed twice: sent once
+    conn.deliver(sub, (0, 6), "e6")  # older than what was sent: not sent
+    conn.deliver(sub, (0, 9), "e9")
+    assert sent == ["e3", "e7", "e8", "e9"]
 
 
 def test_the_hub_finds_a_players_devices_only() -> None:
@@ -98,3 +100,43 @@ def test_the_hub_finds_a_players_devices_only() -> None:
     hub.detach(mine)
     assert hub.devices("DEV.1", "12") == set()
     assert len(hub) == 1
+
+
+async def test_a_replay_longer_than_the_buffer_waits_for_room_and_arrives_whole() -> None:
+    sent: list[str] = []
+    done = asyncio.Event()
+
+    async def send(frame: str) -> None:
+        await asyncio.sleep(0)  # a socket that takes a moment per frame
+        sent.append(frame)
+        if len(sent) == 20:
+            done.set()
+
+    conn = _connection(send, limit=3)
+    pump = asyncio.create_task(conn.pump())
+    sub = conn.add(RESOURCE, (0, 0), replaying=True)
+    try:
+        replayed = [((0, n), f"r{n}") for n in range(1, 21)]
+        async with asyncio.timeout(5):
+            await conn.release(sub, replayed)
+            await done.wait()
+        assert sent == [f"r{n}" for n in range(1, 21)]
+        assert conn.resyncs == 0
+    finally:
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+
+
+async def test_a_replay_to_a_closed_socket_stops() -> None:
+    async def send(frame: str) -> None:
+        raise ConnectionResetError("gone")
+
+    conn = _connection(send, limit=2)
+    pump = asyncio.create_task(conn.pump())
+    sub = conn.add(RESOURCE, (0, 0), replaying=True)
+    with pytest.raises(ConnectionError):
+        async with asyncio.timeout(5):
+            await conn.release(sub, [((0, n), f"r{n}") for n in range(1, 10)])
+    with contextlib.suppress(ConnectionResetError):
+        await pump

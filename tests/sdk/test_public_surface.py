@@ -16,10 +16,13 @@ import pytest
 import laurels.sdk
 from laurels.sdk import (
     ClientClosed,
+    HandshakeRefused,
     LaurelsError,
+    ManagerError,
     NetworkError,
     QueueError,
     ServiceError,
+    SubscriptionError,
 )
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (holds pyproject.toml)
@@ -41,22 +44,34 @@ SERVER_MODULES = (
 PUBLIC = [
     "Achievement",
     "AchievementsClient",
+    "AchievementsManager",
     "AchievementsPage",
     "ClientClosed",
     "E_BOUNDS",
     "E_INVALIDARG",
     "E_NOT_SUPPORTED",
     "E_UNEXPECTED",
+    "HandshakeRefused",
     "LaurelsError",
+    "ManagerError",
+    "ManagerEvent",
+    "ManagerEventType",
     "MockTransport",
     "NOT_MODIFIED",
     "NetworkError",
     "OfflineQueue",
+    "ProgressChange",
+    "ProgressEvent",
     "QueueError",
     "QueueStatus",
+    "RealtimeEvent",
+    "RealtimeSubscriber",
+    "ResyncEvent",
     "ServiceError",
+    "SubscriptionError",
     "SyncAchievementsClient",
     "SyncAchievementsPage",
+    "UnlockNotification",
     "UpdateResult",
     "default_queue_path",
 ]
@@ -78,7 +93,18 @@ def test_star_import_gives_exactly_all() -> None:
     assert sorted(k for k in namespace if k != "__builtins__") == PUBLIC
 
 
-@pytest.mark.parametrize("error", [ClientClosed, QueueError, ServiceError, NetworkError])
+@pytest.mark.parametrize(
+    "error",
+    [
+        ClientClosed,
+        QueueError,
+        ServiceError,
+        NetworkError,
+        HandshakeRefused,
+        SubscriptionError,
+        ManagerError,
+    ],
+)
 def test_exceptions_form_one_tree(error: type[Exception]) -> None:
     assert issubclass(error, LaurelsError)
     assert issubclass(LaurelsError, Exception)

@@ -1,15 +1,18 @@
 """Connected devices and their subscriptions, in one service process.
 
-Sending never waits: each connection has a bounded list of frames waiting and a
+Relaying never waits: each connection has a bounded list of frames waiting and a
 task of its own that writes them. When a slow client lets the list fill up, the
 frames waiting are dropped and replaced by a resync (`[4]`), so one slow client
-never delays another and never grows without bound.
+never delays another and never grows without bound. A replay (what a device missed)
+is different: it is the device's own request, so it waits for room instead, and a
+replay longer than the buffer still arrives whole.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -54,6 +57,8 @@ class Connection:
     resyncs: int = 0
     _waiting: deque[str] = field(default_factory=deque)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _sent: asyncio.Event = field(default_factory=asyncio.Event)
+    _closed: bool = False
     _next_id: int = 0
 
     @property
@@ -75,17 +80,31 @@ class Connection:
     def deliver(self, sub: Subscription, key: Key, frame: str) -> None:
         """Queue an event frame unless this subscription has had it already."""
         if sub.held is not None:
-            sub.held.append((key, frame))
+            heapq.heappush(sub.held, (key, frame))
         elif key > sub.last_key:
             sub.last_key = key
             self.push(frame)
 
-    def release(self, sub: Subscription, replayed: list[tuple[Key, str]]) -> None:
-        """End a replay: send the replayed frames and what arrived live meanwhile,
-        in order, each once."""
-        frames, sub.held = replayed + (sub.held or []), None
-        for key, frame in sorted(frames, key=lambda pair: pair[0]):
-            self.deliver(sub, key, frame)
+    async def release(self, sub: Subscription, replayed: list[tuple[Key, str]]) -> None:
+        """End a replay: send the replayed frames and what arrives live meanwhile,
+        in order, each once, waiting for room rather than overflowing. Raises
+        ConnectionError when the socket is gone."""
+        held = sub.held = [*replayed, *(sub.held or [])]
+        heapq.heapify(held)
+        while held:
+            key, frame = heapq.heappop(held)
+            if key > sub.last_key:
+                await self._room()
+                sub.last_key = key
+                self.push(frame)
+        sub.held = None
+
+    async def _room(self) -> None:
+        while len(self._waiting) >= self.buffer_limit:
+            if self._closed:
+                raise ConnectionError("the socket is closed")
+            self._sent.clear()
+            await self._sent.wait()
 
     def push(self, frame: str) -> None:
         if len(self._waiting) >= self.buffer_limit:
@@ -98,11 +117,16 @@ class Connection:
 
     async def pump(self) -> None:
         """Write waiting frames until cancelled or the socket fails."""
-        while True:
-            await self._ready.wait()
-            self._ready.clear()
-            while self._waiting:
-                await self.send(self._waiting.popleft())
+        try:
+            while True:
+                await self._ready.wait()
+                self._ready.clear()
+                while self._waiting:
+                    await self.send(self._waiting.popleft())
+                    self._sent.set()
+        finally:
+            self._closed = True
+            self._sent.set()
 
 
 class Hub:

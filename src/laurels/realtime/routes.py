@@ -87,3 +87,5 @@ async def _read(websocket: WebSocket, session: Session) -> None:
         except ProtocolError as exc:
             await websocket.close(code=UNSUPPORTED_DATA, reason=str(exc)[:120])
             return
+        except ConnectionError:  # gone while a replay waited for room
+            return

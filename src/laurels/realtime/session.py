@@ -92,4 +92,4 @@ class Session:
             return
         sub.last_key = message.since
         conn.push(subscribed(message.seq, SUCCESS, sub.sub_id, initial))
-        conn.release(sub, replayed)
+        await conn.release(sub, replayed)

@@ -8,13 +8,28 @@ the service.
 
 from httpx import MockTransport
 
+from laurels.sdk._cache import ManagerEvent, ManagerEventType
 from laurels.sdk._client import AchievementsClient, NetworkError, SyncAchievementsClient
-from laurels.sdk._exceptions import ClientClosed, LaurelsError, QueueError, ServiceError
+from laurels.sdk._exceptions import (
+    ClientClosed,
+    HandshakeRefused,
+    LaurelsError,
+    ManagerError,
+    QueueError,
+    ServiceError,
+    SubscriptionError,
+)
+from laurels.sdk._manager import AchievementsManager
 from laurels.sdk._models import (
     Achievement,
     AchievementsPage,
+    ProgressChange,
+    ProgressEvent,
     QueueStatus,
+    RealtimeEvent,
+    ResyncEvent,
     SyncAchievementsPage,
+    UnlockNotification,
     UpdateResult,
 )
 from laurels.sdk._policy import (
@@ -25,6 +40,7 @@ from laurels.sdk._policy import (
     NOT_MODIFIED,
 )
 from laurels.sdk._queue import OfflineQueue, default_queue_path
+from laurels.sdk._realtime import RealtimeSubscriber
 
 __all__ = [
     "E_BOUNDS",
@@ -34,17 +50,29 @@ __all__ = [
     "NOT_MODIFIED",
     "Achievement",
     "AchievementsClient",
+    "AchievementsManager",
     "AchievementsPage",
     "ClientClosed",
+    "HandshakeRefused",
     "LaurelsError",
+    "ManagerError",
+    "ManagerEvent",
+    "ManagerEventType",
     "MockTransport",
     "NetworkError",
     "OfflineQueue",
+    "ProgressChange",
+    "ProgressEvent",
     "QueueError",
     "QueueStatus",
+    "RealtimeEvent",
+    "RealtimeSubscriber",
+    "ResyncEvent",
     "ServiceError",
+    "SubscriptionError",
     "SyncAchievementsClient",
     "SyncAchievementsPage",
+    "UnlockNotification",
     "UpdateResult",
     "default_queue_path",
 ]

@@ -11,7 +11,19 @@ from laurels.sdk._queue import QueueStatus
 
 Status = Literal["updated", "not_modified", "queued", "rejected"]
 
-__all__ = ["Achievement", "AchievementsPage", "QueueStatus", "SyncAchievementsPage", "UpdateResult"]
+__all__ = [
+    "Achievement",
+    "AchievementsPage",
+    "ProgressChange",
+    "ProgressEvent",
+    "QueueStatus",
+    "RealtimeEvent",
+    "ResyncEvent",
+    "SyncAchievementsPage",
+    "UnlockNotification",
+    "UpdateResult",
+]
+NEVER = "0001-01-01T00:00:00Z"  # the wire's "never unlocked"
 
 
 @dataclass(frozen=True)
@@ -107,3 +119,113 @@ class SyncAchievementsPage(_Page):
     def get_next(self) -> Future[SyncAchievementsPage]:
         """The next page, as a Future; raises LookupError on the last page."""
         return self._fetch_next(self._next_token())
+
+
+# -- real-time events (docs/realtime.md) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgressChange:
+    """One achievement an accepted update moved, as a progress event carries it.
+    `percent` is the requirement's `current` (None when the service sent none)."""
+
+    id: str
+    progress_state: str
+    percent: int | None
+    time_unlocked: str
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def unlocked(self) -> bool:
+        return self.progress_state == "Achieved"
+
+    @classmethod
+    def from_wire(cls, item: dict[str, Any]) -> ProgressChange:
+        """Raises KeyError, TypeError or ValueError for an item not shaped as the wire's."""
+        current = (item.get("requirements") or [{}])[0].get("current")
+        return cls(
+            id=str(item["id"]),
+            progress_state=str(item["progressState"]),
+            percent=None if current is None else int(current),
+            time_unlocked=str(item.get("timeUnlocked") or NEVER),
+            raw=item,
+        )
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A player's accepted progress update: every achievement it moved."""
+
+    xuid: str
+    scid: str
+    event_id: str | None
+    changes: tuple[ProgressChange, ...]
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_wire(cls, xuid: str, data: dict[str, Any]) -> ProgressEvent:
+        """Raises KeyError, TypeError or ValueError for data not shaped as the wire's."""
+        return cls(
+            xuid=xuid,
+            scid=str(data["serviceConfigId"]).lower(),
+            event_id=_event_id(data),
+            changes=tuple(ProgressChange.from_wire(i) for i in data["progression"]),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class UnlockNotification:
+    """ "Achievement unlocked", once per unlock. `rarity_percentage` is 0.0..1.0."""
+
+    xuid: str
+    event_id: str | None
+    achievement_id: str
+    name: str
+    description: str
+    icon: str | None
+    gamerscore: int
+    rarity_percentage: float
+    rarity_category: str
+    unlock_time: str
+    title_id: int
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_wire(cls, xuid: str, data: dict[str, Any]) -> UnlockNotification:
+        """Raises KeyError, TypeError or ValueError for data not shaped as the wire's."""
+        return cls(
+            xuid=str(data.get("xuid") or xuid),
+            event_id=_event_id(data),
+            achievement_id=str(data["achievementId"]),
+            name=str(data["achievementName"]),
+            description=str(data["achievementDescription"]),
+            icon=data.get("achievementIcon") or None,
+            gamerscore=int(data["gamerscore"]),
+            rarity_percentage=float(data["rarityPercentage"]),
+            rarity_category=str(data["rarityCategory"]),
+            unlock_time=str(data["unlockTime"]),
+            title_id=int(data["titleId"]),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class ResyncEvent:
+    """Events may have been missed: refetch the state. `reason` is "reconnected"
+    (the connection was lost and is back, every subscription renewed) or "resync"
+    (the service dropped events for a slow reader and sent `[4]`). Unlock
+    notifications the service still keeps are replayed after it either way."""
+
+    reason: Literal["reconnected", "resync"]
+
+
+RealtimeEvent = ProgressEvent | UnlockNotification | ResyncEvent
+
+
+def _event_id(data: dict[str, Any]) -> str | None:
+    """The event's id; None from a service without Laurels' additions (Xbox Live)."""
+    value = data.get("eventId")
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"eventId must be a string, not {value!r}")
+    return value
