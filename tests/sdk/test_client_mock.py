@@ -374,6 +374,18 @@ async def test_a_credential_is_fetched_after_the_first_online_update(
     assert asked.headers["authorization"] == f"Bearer {TOKEN}"
 
 
+async def test_quick_updates_ask_for_one_credential(make: MakeClient, queue_path: Path) -> None:
+    service = Service(200)
+    client = make(service)
+    answers = await asyncio.gather(*(update(client, XUID, a, 40) for a in ("1", "2", "3")))
+    assert [a.status for a in answers] == ["updated"] * 3
+    queue = OfflineQueue(queue_path)
+    key: dict[str, Any] = {"service": BASE, "sandbox": SANDBOX, "title_id": TITLE_ID}
+    await eventually(lambda: queue.credential(**key, xuid=XUID) is not None, "the credential")
+    asked = [r for r in service.requests if r.url.path.endswith("/delivery-credentials")]
+    assert len(asked) == 1
+
+
 # --- arguments ----------------------------------------------------------------------------
 
 

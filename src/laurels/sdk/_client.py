@@ -77,6 +77,7 @@ class _Engine:
         self.queue = OfflineQueue(queue_path, clock=clock)
         self.clock = clock
         self._credentialed: set[str] = set()
+        self._credentialing: dict[str, asyncio.Task[None]] = {}  # one request per player
         self._players: set[str] = set()  # whom the token speaks for: those updated with it
         identity = Identity(self.service, sandbox, title_id, self.token, self._players)
 
@@ -199,8 +200,10 @@ class _Engine:
         self.worker.wake()  # the service is reachable: deliver anything queued
         if outcome is Outcome.REJECTED:
             return UpdateResult("rejected", hresult(status), status, _description(response))
-        if xuid not in self._credentialed:
-            asyncio.get_running_loop().create_task(self.ensure_credential(d, xuid))
+        if xuid not in self._credentialed and xuid not in self._credentialing:
+            task = asyncio.get_running_loop().create_task(self.ensure_credential(d, xuid))
+            self._credentialing[xuid] = task
+            task.add_done_callback(lambda _: self._credentialing.pop(xuid, None))
         if outcome is Outcome.NOT_MODIFIED:
             return UpdateResult("not_modified", NOT_MODIFIED, status)
         return UpdateResult("updated", 0, status)
