@@ -29,6 +29,7 @@ from laurels.realtime.relay import OutboxRelay
 from laurels.schema import upgrade
 from laurels.settings import Settings
 from laurels.titles.catalog import Catalog
+from laurels.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,10 @@ class Runtime:
     metrics: Metrics
     hub: Hub
     relay: OutboxRelay
+    webhooks: WebhookDispatcher
 
     async def close(self) -> None:
+        await self.webhooks.close()
         await self.hub.close()
         await self.relay.close()
         await self.revocations.close()
@@ -92,6 +95,19 @@ async def start_runtime(settings: Settings) -> Runtime:
     writer.on_commit(metrics.committed)
     writer.on_commit(relay.wake)
     await relay.start()
+    webhooks = WebhookDispatcher.from_settings(db, catalog, settings)
+    await webhooks.start()
+    writer.on_commit(lambda applied: webhooks.wake() if applied.unlocks else None)
+    metrics.read_counter(
+        "laurels_webhook_failures",
+        "Webhook delivery attempts that failed in this process.",
+        lambda: webhooks.failures,
+    )
+    metrics.read_counter(
+        "laurels_webhook_deliveries",
+        "Webhook deliveries this process completed.",
+        lambda: webhooks.delivered,
+    )
     revocations = RevocationList(db, refresh_seconds=settings.catalog_refresh_seconds)
     await revocations.start()
     trusted = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None
@@ -114,6 +130,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         metrics=metrics,
         hub=hub,
         relay=relay,
+        webhooks=webhooks,
         verifier=verifier,
         rate_limiter=build_rate_limiter(settings),
         signing_key=key,

@@ -51,6 +51,14 @@ class Settings:
     pool_size: int = 8
     # How long a delivery credential (offline updates delivered days later) stays valid.
     delivery_credential_days: int = 365
+    # Webhooks: retries wait from the base, doubling up to the max (with jitter), until
+    # a delivery is older than the give-up period; one attempt lasts at most the
+    # timeout; every process looks for new unlocks and due retries every poll.
+    webhook_retry_base_seconds: float = 10.0
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_give_up_seconds: float = 86400.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_poll_seconds: float = 1.0
     # Real-time activity (docs/realtime.md).
     rta_max_subscriptions: int = 100
     rta_buffer_events: int = 256
@@ -108,9 +116,26 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be at least 1")
+        self._check_webhooks()
         if self.trusted_keys_file is not None and not self.trusted_keys_file.is_file():
             raise ConfigurationError(
                 f"LAURELS_TRUSTED_KEYS_FILE: {self.trusted_keys_file} is not a file"
+            )
+
+    def _check_webhooks(self) -> None:
+        for name in (
+            "webhook_retry_base_seconds",
+            "webhook_retry_max_seconds",
+            "webhook_give_up_seconds",
+            "webhook_timeout_seconds",
+            "webhook_poll_seconds",
+        ):
+            if not getattr(self, name) > 0:
+                raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be more than 0")
+        if self.webhook_retry_max_seconds < self.webhook_retry_base_seconds:
+            raise ConfigurationError(
+                "LAURELS_WEBHOOK_RETRY_MAX_SECONDS: must be at least "
+                "LAURELS_WEBHOOK_RETRY_BASE_SECONDS"
             )
 
 
@@ -139,6 +164,11 @@ _ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "max_body_bytes": int,
     "pool_size": int,
     "delivery_credential_days": int,
+    "webhook_retry_base_seconds": float,
+    "webhook_retry_max_seconds": float,
+    "webhook_give_up_seconds": float,
+    "webhook_timeout_seconds": float,
+    "webhook_poll_seconds": float,
     "rta_max_subscriptions": int,
     "rta_buffer_events": int,
     "rta_ping_seconds": float,

@@ -218,3 +218,4 @@ async def test_metrics_count_updates_unlocks_and_sockets(api: Api) -> None:
     assert "laurels_rta_connections 1.0" in text
     assert 'laurels_events_relayed_total{type="achievement.unlocked"} 1.0' in text
     assert "laurels_outbox_lag_seconds_count" in text
+    assert "laurels_webhook_failures_total 0.0" in text

@@ -1,0 +1,220 @@
+"""A studio's webhook endpoints and the log of what was sent to them.
+
+An endpoint receives every unlock of one title in one sandbox. Its URL must be
+http(s) with a host; in RETAIL the host must be public (not loopback, private or
+link-local), which is checked here and again before every attempt.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from laurels.errors import BadRequest, NotFound
+from laurels.titles import service as titles
+from laurels.titles.schemas import is_sandbox_name
+from laurels.webhooks.addresses import Resolver, public_addresses, resolve_host
+from laurels.webhooks.policy import Target, UrlRefused, is_development, parse_url
+from laurels.webhooks.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
+from laurels.webhooks.views import (
+    FAILED,
+    PENDING,
+    STATUSES,
+    Attempt,
+    Delivery,
+    Endpoint,
+    NewEndpoint,
+    Removal,
+)
+
+SECRET_PREFIX = "whsec_"
+MAX_DESCRIPTION = 200
+MAX_LIST = 1000
+REMOVED_ERROR = "the endpoint was removed"
+
+
+async def check_endpoint_url(url: str, *, sandbox: str, resolve: Resolver = resolve_host) -> Target:
+    """The parsed URL, if it may receive this sandbox's webhooks. Raises BadRequest
+    when it is not an http(s) URL with a host, or when, in RETAIL, its host is (or
+    resolves to) a non-public address or does not resolve."""
+    try:
+        target = parse_url(url)
+        if not is_development(sandbox):
+            await public_addresses(target, resolve=resolve)
+    except UrlRefused as exc:
+        raise BadRequest(f"webhook URL refused: {exc}") from None
+    return target
+
+
+async def add_endpoint(
+    conn: AsyncConnection,
+    *,
+    title_id: int,
+    sandbox: str,
+    url: str,
+    description: str = "",
+    now_us: int,
+    resolve: Resolver = resolve_host,
+) -> NewEndpoint:
+    """Store an endpoint for the title's unlocks in `sandbox` and return it with its
+    new secret (shown this once). Raises BadRequest for a bad sandbox, description or
+    URL (see `check_endpoint_url`) and NotFound when the title is not published in
+    the sandbox; nothing is stored then."""
+    if not is_sandbox_name(sandbox):
+        raise BadRequest(f"{sandbox!r} is not a sandbox name (RETAIL or DEV.<name>)")
+    if len(description) > MAX_DESCRIPTION:
+        raise BadRequest(f"the description must be at most {MAX_DESCRIPTION} characters")
+    parse_url_or_refuse(url)
+    if (sandbox, title_id) not in await titles.latest_versions(conn):
+        raise NotFound(f"title {title_id} is not published in {sandbox}; publish it first")
+    await check_endpoint_url(url, sandbox=sandbox, resolve=resolve)
+    endpoint = Endpoint(uuid.uuid4().hex, title_id, sandbox, url, description, now_us, None)
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    await conn.execute(
+        webhook_endpoints.insert().values(
+            id=endpoint.id,
+            title_id=title_id,
+            sandbox=sandbox,
+            url=url,
+            secret=secret,
+            description=description,
+            created_at=now_us,
+        )
+    )
+    return NewEndpoint(endpoint, secret)
+
+
+def parse_url_or_refuse(url: str) -> Target:
+    """The parsed URL; raises BadRequest when it is not an http(s) URL with a host."""
+    try:
+        return parse_url(url)
+    except UrlRefused as exc:
+        raise BadRequest(f"webhook URL refused: {exc}") from None
+
+
+def _endpoint(row: Any) -> Endpoint:
+    return Endpoint(
+        row.id,
+        row.title_id,
+        row.sandbox,
+        row.url,
+        row.description,
+        row.created_at,
+        row.disabled_at,
+    )
+
+
+_ENDPOINT_COLUMNS = [c for c in webhook_endpoints.columns if c.name != "secret"]
+
+
+async def list_endpoints(
+    conn: AsyncConnection, *, title_id: int | None = None, sandbox: str | None = None
+) -> list[Endpoint]:
+    """Endpoints, removed ones included, oldest first (secrets are never listed)."""
+    query = select(*_ENDPOINT_COLUMNS).order_by(
+        webhook_endpoints.c.created_at, webhook_endpoints.c.id
+    )
+    if title_id is not None:
+        query = query.where(webhook_endpoints.c.title_id == title_id)
+    if sandbox is not None:
+        query = query.where(webhook_endpoints.c.sandbox == sandbox)
+    return [_endpoint(row) for row in await conn.execute(query)]
+
+
+async def get_endpoint(conn: AsyncConnection, *, endpoint_id: str) -> Endpoint:
+    """One endpoint; raises NotFound when there is no such endpoint."""
+    row = (
+        await conn.execute(select(*_ENDPOINT_COLUMNS).where(webhook_endpoints.c.id == endpoint_id))
+    ).first()
+    if row is None:
+        raise NotFound(f"no webhook endpoint {endpoint_id!r}")
+    return _endpoint(row)
+
+
+async def remove_endpoint(conn: AsyncConnection, *, endpoint_id: str, now_us: int) -> Removal:
+    """Disable an endpoint: nothing more is sent to it, and its pending deliveries
+    are marked failed. Removing it again changes nothing. Raises NotFound when
+    there is no such endpoint."""
+    endpoint = await get_endpoint(conn, endpoint_id=endpoint_id)
+    if not endpoint.active:
+        return Removal(endpoint_id, already_removed=True, cancelled=0)
+    await conn.execute(
+        webhook_endpoints.update()
+        .where(webhook_endpoints.c.id == endpoint_id)
+        .values(disabled_at=now_us)
+    )
+    cancelled = await conn.execute(
+        webhook_deliveries.update()
+        .where(
+            webhook_deliveries.c.endpoint_id == endpoint_id,
+            webhook_deliveries.c.status == PENDING,
+        )
+        .values(status=FAILED, last_error=REMOVED_ERROR)
+    )
+    return Removal(endpoint_id, already_removed=False, cancelled=int(cancelled.rowcount))
+
+
+async def list_deliveries(
+    conn: AsyncConnection,
+    *,
+    endpoint_id: str | None = None,
+    status: str | None = None,
+    limit: int = 20,
+) -> list[Delivery]:
+    """The newest deliveries, each with its attempts (oldest first). Raises
+    BadRequest for an unknown status or a limit outside 1..1000."""
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+    if not 1 <= limit <= MAX_LIST:
+        raise BadRequest(f"limit must be 1..{MAX_LIST}")
+    query = select(webhook_deliveries).order_by(webhook_deliveries.c.id.desc()).limit(limit)
+    if endpoint_id is not None:
+        query = query.where(webhook_deliveries.c.endpoint_id == endpoint_id)
+    if status is not None:
+        query = query.where(webhook_deliveries.c.status == status)
+    rows = (await conn.execute(query)).all()
+    attempts = await _attempts(conn, [row.id for row in rows])
+    return [_delivery(row, attempts.get(row.id, ())) for row in rows]
+
+
+async def _attempts(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[Attempt, ...]]:
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        select(webhook_attempts)
+        .where(webhook_attempts.c.delivery_id.in_(list(ids)))
+        .order_by(webhook_attempts.c.delivery_id, webhook_attempts.c.attempt)
+    )
+    found: dict[int, list[Attempt]] = {}
+    for row in rows:
+        attempt = Attempt(row.attempt, row.started_at, row.duration_ms, row.status_code, row.error)
+        found.setdefault(row.delivery_id, []).append(attempt)
+    return {delivery_id: tuple(log) for delivery_id, log in found.items()}
+
+
+def _delivery(row: Any, log: tuple[Attempt, ...]) -> Delivery:
+    return Delivery(
+        id=row.id,
+        endpoint_id=row.endpoint_id,
+        event_id=row.event_id,
+        idempotency_key=row.idempotency_key,
+        payload=row.payload,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at_us=row.next_attempt_at,
+        created_at_us=row.created_at,
+        delivered_at_us=row.delivered_at,
+        last_error=row.last_error,
+        log=log,
+    )
+
+
+async def count_pending(conn: AsyncConnection) -> int:
+    """Deliveries still to be sent, by every process (one indexed count)."""
+    query = select(func.count()).where(webhook_deliveries.c.status == PENDING)
+    return int((await conn.execute(query)).scalar_one())
