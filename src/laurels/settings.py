@@ -117,6 +117,9 @@ class Settings:
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be at least 1")
         self._check_webhooks()
+        for name in ("rta_ping_seconds", "event_poll_seconds"):
+            if not getattr(self, name) > 0:
+                raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be more than 0")
         if self.trusted_keys_file is not None and not self.trusted_keys_file.is_file():
             raise ConfigurationError(
                 f"LAURELS_TRUSTED_KEYS_FILE: {self.trusted_keys_file} is not a file"

@@ -1,0 +1,48 @@
+"""Settings from the environment: every bad value is refused naming its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from laurels.errors import ConfigurationError
+from laurels.settings import Settings
+
+URL = "sqlite:///x.db"
+
+
+def test_real_time_settings_are_read() -> None:
+    loaded = Settings.from_env(
+        {
+            "LAURELS_RTA_MAX_SUBSCRIPTIONS": "5",
+            "LAURELS_RTA_BUFFER_EVENTS": "16",
+            "LAURELS_RTA_PING_SECONDS": "2.5",
+            "LAURELS_EVENT_POLL_SECONDS": "0.1",
+            "LAURELS_EVENT_RETENTION_SECONDS": "60",
+            "LAURELS_PROGRESS_EVENT_RETENTION_SECONDS": "30",
+            "LAURELS_FAULT_EXIT_AFTER_UNLOCK_COMMIT": "yes",
+        },
+        database_url=URL,
+    )
+    assert (loaded.rta_max_subscriptions, loaded.rta_buffer_events) == (5, 16)
+    assert (loaded.rta_ping_seconds, loaded.event_poll_seconds) == (2.5, 0.1)
+    assert (loaded.event_retention_seconds, loaded.progress_event_retention_seconds) == (60, 30)
+    assert loaded.fault_exit_after_unlock_commit is True
+    assert Settings.from_env({}, database_url=URL).fault_exit_after_unlock_commit is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LAURELS_RTA_MAX_SUBSCRIPTIONS", "0"),
+        ("LAURELS_RTA_BUFFER_EVENTS", "-1"),
+        ("LAURELS_RTA_BUFFER_EVENTS", "many"),
+        ("LAURELS_RTA_PING_SECONDS", "0"),
+        ("LAURELS_EVENT_POLL_SECONDS", "-0.5"),
+        ("LAURELS_EVENT_RETENTION_SECONDS", "0"),
+        ("LAURELS_PROGRESS_EVENT_RETENTION_SECONDS", "1.5"),
+        ("LAURELS_FAULT_EXIT_AFTER_UNLOCK_COMMIT", "maybe"),
+    ],
+)
+def test_bad_values_are_refused_by_name(variable: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=variable):
+        Settings.from_env({variable: value}, database_url=URL)
