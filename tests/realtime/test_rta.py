@@ -5,14 +5,26 @@ replay after a reconnect."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from laurels.settings import Settings
 from tests.realtime.client import SUBPROTOCOL, notify_uri, progress_uri, rta, ws_url
-from tests.support import OTHER_XUID, SCID, TITLE_ID, XUID, Api, token_for
+from tests.support import (
+    OTHER_XUID,
+    SCID,
+    TITLE_ID,
+    XUID,
+    Api,
+    running_service,
+    start_serve,
+    token_for,
+)
 
 pytestmark = pytest.mark.usefixtures("database_url")
 
@@ -113,7 +125,7 @@ async def test_another_players_or_titles_resources_are_denied(api: Api) -> None:
         assert event[2]["progression"][0]["requirements"][0]["current"] == "60"
 
 
-async def test_subscription_limit_and_unsubscribe(api: Api, settings: object) -> None:
+async def test_an_unsubscribed_resource_gets_no_more_events(api: Api) -> None:
     async with rta(api.base_url, api.token) as client:
         progress = await client.subscribe(progress_uri())
         notify = await client.subscribe(notify_uri())
@@ -219,3 +231,47 @@ async def test_metrics_count_updates_unlocks_and_sockets(api: Api) -> None:
     assert 'laurels_events_relayed_total{type="achievement.unlocked"} 1.0' in text
     assert "laurels_outbox_lag_seconds_count" in text
     assert "laurels_webhook_failures_total 0.0" in text
+
+
+async def test_a_connection_has_a_subscription_limit(api: Api, settings: Settings) -> None:
+    limited = settings.with_changes(rta_max_subscriptions=1)
+    async with running_service(limited) as url, rta(url, api.token) as client:
+        first = (await client.subscribe(notify_uri()))[3]
+        assert (await client.subscribe(progress_uri()))[2:4] == [2, None]
+        assert (await client.subscribe(notify_uri()))[2:4] == [0, first]  # the one it has
+        assert await client.unsubscribe(first) == [2, 4, 0]
+        assert (await client.subscribe(progress_uri()))[2] == 0  # room again
+
+
+async def test_a_device_that_stops_answering_pings_is_disconnected(
+    api: Api, database_url: str
+) -> None:
+    """A raw client that never reads a ping nor answers one: `laurels serve` pings it
+    and closes the connection once the ping goes unanswered."""
+    process = start_serve(database_url, extra_env={"LAURELS_RTA_PING_SECONDS": "0.3"})
+    try:
+        host, port = process.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                "GET /connect HTTP/1.1\r\n"
+                f"Host: {host}:{port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n"
+                f"Authorization: Bearer {api.token}\r\n\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        async with asyncio.timeout(10):
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 101")
+            opcodes = []
+            while chunk := await reader.read(2):  # frame headers (small frames only)
+                opcodes.append(chunk[0] & 0x0F)
+                await reader.read(chunk[1] & 0x7F)
+        assert 0x9 in opcodes  # pinged
+        writer.close()
+    finally:
+        process.stop()
