@@ -263,6 +263,20 @@ def start_serve(
     raise TimeoutError("laurels serve did not answer /healthz")
 
 
+def laurels(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real command, with only this test's database in its environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAURELS_")}
+    env["LAURELS_DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "laurels", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 # --- databases -------------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ from tests.support import (
     TITLE_ID,
     XUID,
     free_socket,
+    laurels,
     pg_database,
     png_bytes,
     publish_config,
@@ -45,20 +46,6 @@ from tests.support import (
 )
 
 T = TypeVar("T")
-
-
-def laurels(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real command, with only this test's database in its environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAURELS_")}
-    env["LAURELS_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "laurels", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def laurels_many(database_url: str, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, update
@@ -17,7 +18,9 @@ from laurels.timefmt import now_micros
 from tests.support import SCID, TITLE_ID, XUID, Api
 
 
-def _row(achievement_id: str, *, event_type: str = UNLOCK_EVENT, created_at: int = 0) -> dict:
+def _row(
+    achievement_id: str, *, event_type: str = UNLOCK_EVENT, created_at: int = 0
+) -> dict[str, Any]:
     created = created_at or now_micros()
     return {
         "event_type": event_type,

@@ -337,90 +337,88 @@ async def test_no_duplicate_events_after_a_lost_connection(
         ]
 
 
+@pytest.fixture
+async def scripted(tmp_path: Path) -> AsyncIterator[tuple[FakeRta, RealtimeSubscriber]]:
+    """A scripted RTA server and a subscriber of a client that speaks to it."""
+    fake = FakeRta()
+    await fake.start()
+    fake_client = AchievementsClient(
+        fake.url,
+        title_id=TITLE_ID,
+        scid=SCID,
+        sandbox=SANDBOX,
+        token="t",
+        queue_path=tmp_path / "fake.db",
+    )
+    try:
+        yield fake, RealtimeSubscriber(fake_client, sleep=Sleeps())
+    finally:
+        await fake_client.close()
+        await fake.stop()
+
+
 async def test_a_resync_refetches_and_raises_only_what_changed(
-    client: AchievementsClient, served: str, token: str, tmp_path: Path
+    client: AchievementsClient,
+    served: str,
+    token: str,
+    scripted: tuple[FakeRta, RealtimeSubscriber],
 ) -> None:
     """The real service for reads, a scripted RTA server for the events: it says
     [4], replays what the device had and misses what it did not."""
-    fake = FakeRta()
-    await fake.start()
-    fake_client = AchievementsClient(
-        fake.url,
-        title_id=TITLE_ID,
-        scid=SCID,
-        sandbox=SANDBOX,
-        token="t",
-        queue_path=tmp_path / "fake.db",
-    )
-    subscriber = RealtimeSubscriber(fake_client, sleep=Sleeps())
-    try:
-        async with AchievementsManager(client, subscriber=subscriber) as manager:
-            await manager.add_local_user(XUID)
-            conn: FakeConnection = await fake.connection()
-            await conn.next_frame()
-            await conn.next_frame()
-            assert await post(served, token, [("1", 40)]) == 200
-            await conn.event(PROGRESS_URI, progress("1.1", "1", 40))
-            events = await frames_until(manager, having(("ACHIEVEMENT_PROGRESS_UPDATED", "1", 40)))
-            assert await post(served, token, [("3", 60)]) == 200  # its event is lost
+    fake, subscriber = scripted
+    async with AchievementsManager(client, subscriber=subscriber) as manager:
+        await manager.add_local_user(XUID)
+        conn: FakeConnection = await fake.connection()
+        await conn.next_frame()
+        await conn.next_frame()
+        assert await post(served, token, [("1", 40)]) == 200
+        await conn.event(PROGRESS_URI, progress("1.1", "1", 40))
+        events = await frames_until(manager, having(("ACHIEVEMENT_PROGRESS_UPDATED", "1", 40)))
+        assert await post(served, token, [("3", 60)]) == 200  # its event is lost
 
-            await conn.ws.send("[4]")
-            again = await fake.connection()
-            await again.next_frame()
-            await again.next_frame()
-            await again.event(PROGRESS_URI, progress("1.1", "1", 40))  # seen: dropped
-            await again.event(PROGRESS_URI, progress("1.2", "1", 40))  # old news
-            events += await frames_until(
-                manager, having(("ACHIEVEMENT_PROGRESS_UPDATED", "3", 60))
-            )  # the refetch found it
-            assert await post(served, token, [("2", 100)]) == 200
-            await again.event(PROGRESS_URI, progress("1.3", "2", 100))
-            events += await frames_until(manager, having(("ACHIEVEMENT_UNLOCKED", "2", 100)))
-            assert [brief(e) for e in events] == [
-                ("LOCAL_USER_INITIAL_STATE_SYNCED", None, None),
-                ("ACHIEVEMENT_PROGRESS_UPDATED", "1", 40),
-                ("ACHIEVEMENT_PROGRESS_UPDATED", "3", 60),
-                ("ACHIEVEMENT_PROGRESS_UPDATED", "2", 100),
-                ("ACHIEVEMENT_UNLOCKED", "2", 100),
-            ]
-    finally:
-        await fake_client.close()
-        await fake.stop()
+        await conn.ws.send("[4]")
+        again = await fake.connection()
+        await again.next_frame()
+        await again.next_frame()
+        await again.event(PROGRESS_URI, progress("1.1", "1", 40))  # seen: dropped
+        await again.event(PROGRESS_URI, progress("1.2", "1", 40))  # old news
+        events += await frames_until(
+            manager, having(("ACHIEVEMENT_PROGRESS_UPDATED", "3", 60))
+        )  # the refetch found it
+        assert await post(served, token, [("2", 100)]) == 200
+        await again.event(PROGRESS_URI, progress("1.3", "2", 100))
+        events += await frames_until(manager, having(("ACHIEVEMENT_UNLOCKED", "2", 100)))
+        assert [brief(e) for e in events] == [
+            ("LOCAL_USER_INITIAL_STATE_SYNCED", None, None),
+            ("ACHIEVEMENT_PROGRESS_UPDATED", "1", 40),
+            ("ACHIEVEMENT_PROGRESS_UPDATED", "3", 60),
+            ("ACHIEVEMENT_PROGRESS_UPDATED", "2", 100),
+            ("ACHIEVEMENT_UNLOCKED", "2", 100),
+        ]
 
 
 async def test_a_channel_refused_for_good_is_reported_and_can_be_renewed(
-    client: AchievementsClient, served: str, token: str, tmp_path: Path
+    client: AchievementsClient,
+    served: str,
+    token: str,
+    scripted: tuple[FakeRta, RealtimeSubscriber],
 ) -> None:
-    fake = FakeRta()
-    await fake.start()
-    fake_client = AchievementsClient(
-        fake.url,
-        title_id=TITLE_ID,
-        scid=SCID,
-        sandbox=SANDBOX,
-        token="t",
-        queue_path=tmp_path / "fake.db",
-    )
-    subscriber = RealtimeSubscriber(fake_client, sleep=Sleeps())
-    try:
-        async with AchievementsManager(client, subscriber=subscriber) as manager:
-            await manager.add_local_user(XUID)
-            conn = await fake.connection()
-            fake.refuse = 403
-            await conn.ws.close(1001)
-            events = await frames_until(manager, lambda _: manager.last_error is not None)
-            assert [e.event_type for e in events] == [SYNCED]
-            assert isinstance(manager.last_error, HandshakeRefused)
+    fake, subscriber = scripted
+    async with AchievementsManager(client, subscriber=subscriber) as manager:
+        await manager.add_local_user(XUID)
+        conn = await fake.connection()
+        fake.refuse = 403
+        await conn.ws.close(1001)
+        events = await frames_until(manager, lambda _: manager.last_error is not None)
+        assert [e.event_type for e in events] == [SYNCED]
+        assert isinstance(manager.last_error, HandshakeRefused)
 
-            fake.refuse = None
-            manager.remove_local_user(XUID)
-            await manager.add_local_user(XUID)  # at once: the unsubscribe goes first
-            again = await fake.connection()
-            assert {tuple(f[:1]) for f in [await again.next_frame() for _ in range(2)]} == {(1,)}
-            assert await post(served, token, [("1", 40)]) == 200
-            await again.event(PROGRESS_URI, progress("9.1", "1", 40))
-            events = await frames_until(manager, having(("ACHIEVEMENT_PROGRESS_UPDATED", "1", 40)))
-            assert [e.event_type for e in events] == [SYNCED, PROGRESS]
-    finally:
-        await fake_client.close()
-        await fake.stop()
+        fake.refuse = None
+        manager.remove_local_user(XUID)
+        await manager.add_local_user(XUID)  # at once: the unsubscribe goes first
+        again = await fake.connection()
+        assert {tuple(f[:1]) for f in [await again.next_frame() for _ in range(2)]} == {(1,)}
+        assert await post(served, token, [("1", 40)]) == 200
+        await again.event(PROGRESS_URI, progress("9.1", "1", 40))
+        events = await frames_until(manager, having(("ACHIEVEMENT_PROGRESS_UPDATED", "1", 40)))
+        assert [e.event_type for e in events] == [SYNCED, PROGRESS]

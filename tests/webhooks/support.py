@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -159,17 +156,3 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += int(seconds * 1_000_000)
-
-
-def laurels(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real command, with only this test's database in its environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAURELS_")}
-    env["LAURELS_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "laurels", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )

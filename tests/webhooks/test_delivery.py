@@ -19,14 +19,22 @@ from laurels.webhooks.queue import Due, has_unclaimed
 from laurels.webhooks.sender import USER_AGENT, pinned
 from laurels.webhooks.service import count_pending, list_deliveries
 from laurels.webhooks.views import Delivery
-from tests.support import SCID, TITLE_ID, XUID, Api, free_socket, publish_config, title_config
+from tests.support import (
+    SCID,
+    TITLE_ID,
+    XUID,
+    Api,
+    free_socket,
+    laurels,
+    publish_config,
+    title_config,
+)
 from tests.webhooks.support import (
     Clock,
     Receiver,
     add,
     catalog_of,
     dispatcher,
-    laurels,
     unlock,
     until,
     writer,

@@ -13,10 +13,7 @@ of their own (a token of the achievement list is no token here); any change is a
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -58,35 +55,18 @@ class Walk:
     after: Key
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def token_key(paging_key: bytes) -> bytes:
     return hashlib.sha256(b"laurels-activity:" + paging_key).digest()
 
 
 def encode_walk(walk: Walk, key: bytes) -> str:
     body = json.dumps([walk.scope, walk.ceiling, list(walk.after)], separators=(",", ":"))
-    mac = hmac.new(key, body.encode(), hashlib.sha256).digest()[:MAC_BYTES]
-    return _b64(body.encode()) + "." + _b64(mac)
+    return paging.seal(body.encode(), key)
 
 
 def decode_walk(token: str, key: bytes) -> Walk:
     """The walk a token carries; BadRequest when it was altered or is not ours."""
-    try:
-        body_text, mac_text = token.split(".")
-        body, mac = _unb64(body_text), _unb64(mac_text)
-    except (ValueError, binascii.Error):
-        raise BadRequest("continuationToken is not valid") from None
-    expected = hmac.new(key, body, hashlib.sha256).digest()[:MAC_BYTES]
-    if not hmac.compare_digest(mac, expected):
-        raise BadRequest("continuationToken is not valid (altered or from another query)")
-    scope, ceiling, after = json.loads(body)
+    scope, ceiling, after = json.loads(paging.unseal(token, key))
     return Walk(scope, ceiling, tuple(after))
 
 

@@ -76,12 +76,18 @@ def encode(cursor: Cursor, key: bytes) -> str:
         ],
         separators=(",", ":"),
     ).encode()
+    return seal(body, key)
+
+
+def seal(body: bytes, key: bytes) -> str:
+    """`body` and its MAC under `key`, as a URL-safe token."""
     mac = hmac.new(key, body, hashlib.sha256).digest()[:MAC_BYTES]
     return _b64(body) + "." + _b64(mac)
 
 
-def decode(token: str, key: bytes) -> Cursor:
-    """The cursor a token carries; BadRequest when it was altered or is not ours."""
+def unseal(token: str, key: bytes) -> bytes:
+    """The body of a token `seal` made with `key`; BadRequest when it was altered,
+    made with another key, or is not a token at all."""
     try:
         body_text, mac_text = token.split(".")
         body, mac = _unb64(body_text), _unb64(mac_text)
@@ -89,8 +95,13 @@ def decode(token: str, key: bytes) -> Cursor:
         raise BadRequest("continuationToken is not valid") from None
     expected = hmac.new(key, body, hashlib.sha256).digest()[:MAC_BYTES]
     if not hmac.compare_digest(mac, expected):
-        raise BadRequest("continuationToken is not valid (altered or expired)")
-    xuid, sandbox, query, offset, titles = json.loads(body)
+        raise BadRequest("continuationToken is not valid (altered or from another query)")
+    return body
+
+
+def decode(token: str, key: bytes) -> Cursor:
+    """The cursor a token carries; BadRequest when it was altered or is not ours."""
+    xuid, sandbox, query, offset, titles = json.loads(unseal(token, key))
     return Cursor(
         xuid,
         sandbox,
