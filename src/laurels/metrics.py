@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from laurels.progress.outbox import Event
@@ -21,17 +21,14 @@ LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60
 
 
 class _Read(Collector):
-    """Values read when scraped (counted elsewhere, e.g. by the webhooks)."""
+    """Counters read when scraped (counted elsewhere, e.g. by the webhooks)."""
 
     def __init__(self) -> None:
         self.counters: dict[str, tuple[str, Callable[[], float]]] = {}
-        self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
 
     def collect(self) -> Iterable[Metric]:
         for name, (help_text, read) in self.counters.items():
             yield CounterMetricFamily(name, help_text, value=read())
-        for name, (help_text, read) in self.gauges.items():
-            yield GaugeMetricFamily(name, help_text, value=read())
 
 
 class Metrics:
@@ -81,9 +78,6 @@ class Metrics:
 
     def read_counter(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         self._read.counters[name] = (help_text, read)
-
-    def read_gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
-        self._read.gauges[name] = (help_text, read)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

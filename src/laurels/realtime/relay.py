@@ -199,10 +199,10 @@ class OutboxRelay:
 
     async def _missed(self, conn: Connection, sub: Subscription, since: Key) -> list[Event]:
         resource = sub.resource
-        notify = isinstance(resource, NotificationResource)
-        event_type = UNLOCK_EVENT if notify else PROGRESS_EVENT
-        scid = None if isinstance(resource, NotificationResource) else resource.scid
-        title_id = resource.title_id if isinstance(resource, NotificationResource) else None
+        if isinstance(resource, NotificationResource):
+            event_type, scid, title_id = UNLOCK_EVENT, None, resource.title_id
+        else:
+            event_type, scid, title_id = PROGRESS_EVENT, resource.scid, None
         found: list[Event] = []
         upto, after = self.cursor, since
         oldest = now_micros() - int(self._retention[event_type] * 1_000_000)
