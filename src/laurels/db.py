@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, MetaData, event
+from sqlalchemy import BigInteger, Integer, MetaData, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -37,6 +37,12 @@ metadata = MetaData(
 
 # Times are stored as integer microseconds since the Unix epoch (UTC) on both databases.
 Micros = BigInteger
+
+# Row ids that grow with traffic (outbox, activity, webhook deliveries and attempts)
+# and the columns that refer to them: 64-bit on PostgreSQL, where a 32-bit serial
+# runs out at 2^31 rows. SQLite's integers are 64-bit already, and an autoincrement
+# key must stay `INTEGER PRIMARY KEY` there (the rowid alias).
+RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")

@@ -41,8 +41,10 @@ def test_urls_accepted(url: str, target: Target) -> None:
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
-        ("", "1..2048 characters"),
-        ("https://example.com/" + "a" * 2048, "1..2048 characters"),
+        ("", "1..2048 bytes"),
+        ("https://example.com/" + "a" * 2048, "1..2048 bytes"),
+        ("https://example.com/" + "é" * 1015, "1..2048 bytes"),  # 2050 bytes
+        ("https://example.com/\ud800", "valid Unicode"),
         ("ftp://example.com/hook", "not an http:// or https:// URL"),
         ("example.com/hook", "not an http:// or https:// URL"),
         ("javascript:alert(1)", "not an http:// or https:// URL"),
@@ -83,10 +85,41 @@ def test_urls_refused(url: str, reason: str) -> None:
         ("100.64.0.1", "non-public"),  # carrier-grade NAT
         ("224.0.0.1", "multicast"),
         ("192.0.2.1", "private"),  # documentation (Python counts it private)
+        ("::ffff:0.0.0.0", "unspecified"),
+        ("::ffff:169.254.169.254", "link-local"),
+        ("::ffff:100.64.0.1", "non-public"),
+        ("64:ff9b::7f00:1", "loopback"),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 of 169.254.169.254
+        ("64:ff9b:1::a00:1", "local-use NAT64"),  # RFC 8215: never the Internet
+        ("64:ff9b:1::808:808", "local-use NAT64"),
+        ("fec0::1", "site-local"),  # deprecated, but routed by old stacks
+        ("feff:ffff::1", "site-local"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+        ("2001:0:a00:1::", "Teredo"),
+        ("2002:a00:1::1", "private"),  # 6to4 of 10.0.0.1
+        ("2002:c0a8:101::1", "private"),  # 6to4 of 192.168.1.1
+        ("2002:a9fe:a9fe::", "link-local"),  # 6to4 of 169.254.169.254
+        ("::127.0.0.1", "IPv4-compatible"),  # deprecated ::a.b.c.d
+        ("::10.0.0.1", "IPv4-compatible"),
+        ("::ffff:0:a00:1", "IPv4-translated"),
+        ("2001:db8::1", "private"),  # documentation
+        ("3fff::1", "documentation"),
+        ("5f00::1", "SRv6 SID"),
+        ("fd12:3456::1", "private"),  # unique local
+        ("fe80::1%eth0", "link-local"),  # with a zone, as getaddrinfo gives it
+        ("ff02::1", "multicast"),
+        ("ff0e::1", "multicast"),
+        ("100::1", "private"),  # discard-only
+        ("198.18.0.1", "private"),  # benchmarking
+        ("240.0.0.1", "private"),  # reserved
+        ("255.255.255.255", "private"),
+        ("0.1.2.3", "private"),  # "this network"
         ("93.184.216.34", None),
         ("8.8.8.8", None),
         ("2606:4700:4700::1111", None),
         ("::ffff:8.8.8.8", None),
+        ("64:ff9b::808:808", None),  # DNS64 of a public IPv4 host
+        ("2002:808:808::1", None),  # 6to4 of a public IPv4 address
     ],
 )
 def test_address_kinds(address: str, kind: str | None) -> None:

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import func, select, update
 
 from laurels.db import Database
-from laurels.errors import BadRequest, NotFound
+from laurels.errors import BadRequest, Conflict, NotFound
 from laurels.progress.tables import UNLOCK_EVENT, outbox
 from laurels.timefmt import now_micros
 from laurels.titles.catalog import Catalog
 from laurels.webhooks import queue
 from laurels.webhooks.service import (
+    check_endpoint_url,
     count_pending,
     list_deliveries,
     list_endpoints,
@@ -45,6 +47,12 @@ PRIVATE = [
     "http://192.168.1.20/hook",
     "http://169.254.169.254/latest",
     "http://[::ffff:127.0.0.1]/hook",
+    "http://[64:ff9b:1::a00:1]/hook",
+    "http://[fec0::1]/hook",
+    "http://[::10.0.0.1]/hook",
+    "http://0x7f000001/hook",  # names the system resolver reads as 127.0.0.1
+    "http://2130706433/hook",
+    "http://127.1/hook",
 ]
 
 
@@ -80,6 +88,104 @@ async def test_public_endpoints_in_retail(db: Database) -> None:
     assert by_ip.secret != by_name.secret
 
 
+NOT_PUBLIC = [
+    "127.0.0.1",
+    "10.0.0.5",
+    "100.64.0.1",
+    "169.254.169.254",
+    "::1",
+    "fe80::1",
+    "fd00::5",
+    "::ffff:10.0.0.5",  # IPv4-mapped
+    "::ffff:0:a00:5",  # IPv4-translated
+    "::10.0.0.5",  # IPv4-compatible
+    "64:ff9b::a00:5",  # NAT64 of 10.0.0.5
+    "64:ff9b:1::5db8:d822",  # local-use NAT64, even of a public IPv4 address
+    "fec0::5",  # site-local
+    "2002:a00:5::1",  # 6to4 of 10.0.0.5
+    "2001:0:4136:e378:8000:63bf:f5ff:fffa",  # Teredo of 10.0.0.5
+    "3fff::5",
+    "ff05::2",
+]
+PUBLIC_ADDRESSES = [PUBLIC, "2606:4700:4700::1111", "::ffff:93.184.216.34", "64:ff9b::5db8:d822"]
+
+
+def _literal(address: str) -> str:
+    return f"https://[{address}]/hook" if ":" in address else f"https://{address}/hook"
+
+
+def _resolving_to(*addresses: str) -> Callable[[str, int], Awaitable[list[str]]]:
+    async def resolve(host: str, port: int) -> list[str]:
+        assert (host, port) == ("hooks.example.test", 443)
+        return list(addresses)
+
+    return resolve
+
+
+SAME_URL = [
+    "https://hooks.example.test/h",
+    "HTTPS://Hooks.Example.TEST:443/h",
+    "https://hooks.example.test:443/h#part",
+]
+
+
+async def test_one_active_endpoint_per_url_of_a_title_and_sandbox(db: Database) -> None:
+    await publish_config(db, title_config(3), sandbox="RETAIL")
+    await publish_config(db, title_config(3), sandbox="DEV.1")
+    await publish_config(db, title_config(3, title_id=77, scid=SCID.replace("6a", "7b")), "RETAIL")
+    first = await add(db, SAME_URL[1], sandbox="RETAIL", resolve=resolver)
+    assert first.endpoint.url == SAME_URL[0]
+    for url in SAME_URL:
+        with pytest.raises(Conflict, match=r"title 1234 already has an endpoint for https://hooks"):
+            await add(db, url, sandbox="RETAIL", resolve=resolver)
+    await add(db, SAME_URL[0], sandbox="DEV.1")
+    await add(db, SAME_URL[0], sandbox="RETAIL", title_id=77, resolve=resolver)
+    await add(db, "https://hooks.example.test/h?v=2", sandbox="RETAIL", resolve=resolver)
+    assert await _rows(db, webhook_endpoints) == 4
+    await db.run_write(
+        lambda conn: remove_endpoint(conn, endpoint_id=first.endpoint.id, now_us=now_micros())
+    )
+    replaced = await add(db, SAME_URL[2], sandbox="RETAIL", resolve=resolver)
+    assert replaced.endpoint.url == SAME_URL[0]
+
+
+async def test_concurrent_adds_of_one_url_store_one(db: Database) -> None:
+    await publish_config(db, title_config(3), sandbox="RETAIL")
+    url = "https://hooks.example.test/concurrent"
+    results = await asyncio.gather(
+        *(add(db, url, sandbox="RETAIL", resolve=resolver) for _ in range(4)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert sum(isinstance(r, Conflict) for r in results) == 3
+    assert await _rows(db, webhook_endpoints) == 1
+
+
+@pytest.mark.parametrize("address", NOT_PUBLIC)
+async def test_retail_refuses_every_non_public_address(address: str) -> None:
+    with pytest.raises(BadRequest, match=r"is an? .* address; only development sandboxes"):
+        await check_endpoint_url(_literal(address), sandbox="RETAIL", resolve=_resolving_to())
+    with pytest.raises(BadRequest, match=r"^webhook URL refused: hooks\.example\.test resolves to"):
+        await check_endpoint_url(
+            "https://hooks.example.test/hook", sandbox="RETAIL", resolve=_resolving_to(address)
+        )
+    with pytest.raises(BadRequest, match="resolves to"):  # one bad address of several
+        await check_endpoint_url(
+            "https://hooks.example.test/hook",
+            sandbox="RETAIL",
+            resolve=_resolving_to(PUBLIC, address),
+        )
+    await check_endpoint_url(_literal(address), sandbox="DEV.1", resolve=_resolving_to())
+
+
+@pytest.mark.parametrize("address", PUBLIC_ADDRESSES)
+async def test_retail_accepts_public_addresses(address: str) -> None:
+    await check_endpoint_url(_literal(address), sandbox="RETAIL", resolve=_resolving_to())
+    await check_endpoint_url(
+        "https://hooks.example.test/hook", sandbox="RETAIL", resolve=_resolving_to(address)
+    )
+
+
 BAD_URLS = [
     ("ftp://example.com/hook", "not an http"),
     ("example.com/hook", "not an http"),
@@ -87,7 +193,7 @@ BAD_URLS = [
     ("https://user:secret@example.com/", "credentials"),
     ("http://example.com:70000/", "invalid port"),
     ("http://exa mple.com/", "spaces"),
-    ("", "characters"),
+    ("", "bytes"),
 ]
 
 

@@ -283,7 +283,7 @@ def statements(dialect: str) -> dict[str, Insert]:
         "title_stats": _counter_upsert(dialect, "title_stats"),
         "achievement_stats": _counter_upsert(dialect, "achievement_stats"),
         "activity_insert": activity.insert().values(
-            {c.name: bindparam(c.name) for c in activity.columns if c.name != "id"}
+            {c.name: bindparam(c.name) for c in activity.columns if c.name not in ("id", "txid")}
         ),
         "outbox_insert": outbox.insert().values(
             {c.name: bindparam(c.name) for c in outbox.columns if c.name not in ("id", "txid")}

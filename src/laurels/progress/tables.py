@@ -14,7 +14,7 @@ from sqlalchemy import (
     text,
 )
 
-from laurels.db import Micros, metadata
+from laurels.db import Micros, RowId, metadata
 
 # A max-register per (sandbox, xuid, scid, achievement).
 progress = Table(
@@ -57,11 +57,13 @@ achievement_stats = Table(
     Column("unlock_count", Integer, nullable=False),
 )
 
-# One row per unlock, ever: the unique key makes a second one impossible.
+# One row per unlock, ever: the unique key makes a second one impossible. Like the
+# outbox, `txid` is the writing transaction's id on PostgreSQL (0 on SQLite), so a
+# feed walk can take only rows of settled transactions, in (txid, id) order.
 activity = Table(
     "activity",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", RowId, primary_key=True, autoincrement=True),
     Column("sandbox", String(64), nullable=False),
     Column("xuid", String(20), nullable=False),
     Column("scid", String(36), nullable=False),
@@ -69,8 +71,9 @@ activity = Table(
     Column("achievement_id", String(64), nullable=False),
     Column("time_unlocked", Micros, nullable=False),
     Column("created_at", Micros, nullable=False),
+    Column("txid", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("sandbox", "xuid", "scid", "achievement_id"),
-    Index(None, "sandbox", "xuid", "id"),
+    Index(None, "sandbox", "xuid", "txid", "id"),
 )
 
 # Events written in the update transaction and delivered after commit: one
@@ -79,12 +82,13 @@ activity = Table(
 # is the writing transaction's id (a default of the column, see migration 0003), so
 # a reader that only takes rows of transactions older than every running one never
 # skips a row that commits late; SQLite commits one writer at a time, in id order.
+# Both columns are 64-bit (migration 0004).
 # `published_at` is set once an unlock has been handed to the webhooks (progress
 # rows are written with it set).
 outbox = Table(
     "outbox",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", RowId, primary_key=True, autoincrement=True),
     Column("event_type", String(32), nullable=False),
     Column("sandbox", String(64), nullable=False),
     Column("xuid", String(20), nullable=False),

@@ -12,8 +12,9 @@ import hmac
 import ipaddress
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 SIGNATURE_HEADER = "Laurels-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -48,8 +49,12 @@ class Target:
 def parse_url(url: str) -> Target:
     """The scheme, host and port of a webhook URL. Raises UrlRefused unless it is
     an absolute http(s) URL with a host, a valid port and no credentials."""
-    if not url or len(url) > MAX_URL_LENGTH:
-        raise UrlRefused(f"the URL must be 1..{MAX_URL_LENGTH} characters")
+    try:  # bytes, not characters: the URL is part of a unique index entry
+        size = len(url.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise UrlRefused("the URL must be valid Unicode text") from None
+    if not 0 < size <= MAX_URL_LENGTH:
+        raise UrlRefused(f"the URL must be 1..{MAX_URL_LENGTH} bytes long (UTF-8)")
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         raise UrlRefused("the URL must not contain spaces or control characters")
     parts = urlsplit(url)
@@ -60,6 +65,18 @@ def parse_url(url: str) -> Target:
     if parts.username is not None or parts.password is not None:
         raise UrlRefused("the URL must not contain credentials; receivers check the signature")
     return Target(parts.scheme.lower(), parts.hostname, _port(parts))
+
+
+def canonical_url(url: str) -> str:
+    """The URL as an endpoint stores it, so one URL has one spelling: scheme and
+    host in lower case, no default port, "/" for an empty path, no fragment (it is
+    never sent). Raises UrlRefused as `parse_url` does."""
+    target = parse_url(url)
+    parts = urlsplit(url)
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    default = 443 if target.scheme == "https" else 80
+    netloc = host if target.port == default else f"{host}:{target.port}"
+    return urlunsplit((target.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
 def _port(parts: SplitResult) -> int:
@@ -79,25 +96,60 @@ def is_development(sandbox: str) -> bool:
 
 def address_kind(address: str | Address) -> str | None:
     """What makes an address unfit for a RETAIL endpoint ("loopback", "private",
-    "link-local", ...), or None for a public address. IPv4 addresses embedded in
-    IPv6 (mapped, 6to4, NAT64) are judged as the IPv4 address they reach."""
+    "site-local", ...), or None for a public address. IPv4 addresses embedded in
+    IPv6 (mapped, 6to4, NAT64's well-known prefix) are judged as the IPv4 address
+    they reach; forms whose IPv4 address cannot be told or that reach only a local
+    network (Teredo, local-use NAT64, IPv4-compatible) are refused whatever they
+    embed. Raises ValueError for text that is not an IP address."""
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            return address_kind(embedded)
-    for kind, flag in (
-        ("unspecified", ip.is_unspecified),
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("private", ip.is_private),
-        ("multicast", ip.is_multicast),
-    ):
-        if flag:
+    embedded = _embedded_ipv4(ip)
+    if embedded is not None:
+        return address_kind(embedded)
+    for kind, test in _KINDS:
+        if test(ip):
             return kind
     return None if ip.is_global else "non-public"
+
+
+def _embedded_ipv4(ip: Address) -> ipaddress.IPv4Address | None:
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.ipv4_mapped or ip.sixtofour
+
+
+def _within(*networks: str) -> Callable[[Address], bool]:
+    blocks = [ipaddress.ip_network(n) for n in networks]
+    return lambda ip: any(ip.version == b.version and ip in b for b in blocks)
+
+
+# In order: the first that fits names the refusal. The named blocks are ones that
+# `ipaddress` (Python 3.11) counts as global although nothing on the Internet is
+# reached through them.
+_KINDS: tuple[tuple[str, Callable[[Address], bool]], ...] = (
+    ("unspecified", lambda ip: ip.is_unspecified),
+    ("loopback", lambda ip: ip.is_loopback),
+    ("site-local", _within("fec0::/10")),  # RFC 3879, deprecated
+    ("local-use NAT64", _within("64:ff9b:1::/48")),  # RFC 8215: a network's own translator
+    ("Teredo", _within("2001::/32")),  # RFC 4380: an obfuscated IPv4 behind a NAT
+    ("IPv4-compatible", _within("::/96")),  # RFC 4291, deprecated
+    ("IPv4-translated", _within("::ffff:0:0:0/96")),  # RFC 2765
+    ("documentation", _within("3fff::/20")),  # RFC 9637
+    ("SRv6 SID", _within("5f00::/16")),  # RFC 9602
+    ("link-local", lambda ip: ip.is_link_local),
+    ("private", lambda ip: ip.is_private),
+    ("multicast", lambda ip: ip.is_multicast),
+    ("reserved", lambda ip: ip.is_reserved),
+)
+
+
+def _same_address(host: str, address: str | Address) -> bool:
+    """Whether `host` is `address` written as an IP literal (in any spelling)."""
+    try:
+        return ipaddress.ip_address(host) == ipaddress.ip_address(address)
+    except ValueError:
+        return False
 
 
 def refuse_address(host: str, address: str | Address) -> None:
@@ -105,9 +157,10 @@ def refuse_address(host: str, address: str | Address) -> None:
     kind = address_kind(address)
     if kind is None:
         return
-    what = f"{address} is" if str(address) == host else f"{host} resolves to {address},"
+    what = f"{host} is" if _same_address(host, address) else f"{host} resolves to {address},"
+    article = "an" if kind[0] in "aeiouAEIOU" else "a"
     raise UrlRefused(
-        f"{what} a {kind} address; only development sandboxes (DEV.*) "
+        f"{what} {article} {kind} address; only development sandboxes (DEV.*) "
         "may send webhooks to such addresses"
     )
 

@@ -1,8 +1,9 @@
 """A studio's webhook endpoints and the log of what was sent to them.
 
 An endpoint receives every unlock of one title in one sandbox. Its URL must be
-http(s) with a host; in RETAIL the host must be public (not loopback, private or
-link-local), which is checked here and again before every attempt.
+http(s) with a host; in RETAIL the host must be public (see `policy.address_kind`),
+which is checked here and again before every attempt. A title has at most one
+active endpoint per URL in a sandbox (stored in one spelling, `canonical_url`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from laurels.errors import BadRequest, NotFound
+from laurels.errors import BadRequest, Conflict, NotFound
 from laurels.titles import service as titles
 from laurels.titles.schemas import is_sandbox_name
 from laurels.webhooks.addresses import Resolver, public_addresses, resolve_host
-from laurels.webhooks.policy import Target, UrlRefused, is_development, parse_url
+from laurels.webhooks.policy import (
+    Target,
+    UrlRefused,
+    canonical_url,
+    is_development,
+    parse_url,
+)
 from laurels.webhooks.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 from laurels.webhooks.views import (
     FAILED,
@@ -69,30 +77,44 @@ async def add_endpoint(
         raise BadRequest(f"{sandbox!r} is not a sandbox name (RETAIL or DEV.<name>)")
     if len(description) > MAX_DESCRIPTION:
         raise BadRequest(f"the description must be at most {MAX_DESCRIPTION} characters")
-    parse_url_or_refuse(url)
+    url = canonical_url_or_refuse(url)
     if (sandbox, title_id) not in await titles.latest_versions(conn):
         raise NotFound(f"title {title_id} is not published in {sandbox}; publish it first")
     await check_endpoint_url(url, sandbox=sandbox, resolve=resolve)
     endpoint = Endpoint(uuid.uuid4().hex, title_id, sandbox, url, description, now_us, None)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    await conn.execute(
-        webhook_endpoints.insert().values(
-            id=endpoint.id,
-            title_id=title_id,
-            sandbox=sandbox,
-            url=url,
-            secret=secret,
-            description=description,
-            created_at=now_us,
-        )
-    )
+    await _insert_endpoint(conn, endpoint, secret)
     return NewEndpoint(endpoint, secret)
 
 
-def parse_url_or_refuse(url: str) -> Target:
-    """The parsed URL; raises BadRequest when it is not an http(s) URL with a host."""
+async def _insert_endpoint(conn: AsyncConnection, endpoint: Endpoint, secret: str) -> None:
+    """Raises Conflict when the title already has an active endpoint with this URL
+    in the sandbox (the database's unique index decides, so two concurrent adds
+    cannot both pass)."""
     try:
-        return parse_url(url)
+        await conn.execute(
+            webhook_endpoints.insert().values(
+                id=endpoint.id,
+                title_id=endpoint.title_id,
+                sandbox=endpoint.sandbox,
+                url=endpoint.url,
+                secret=secret,
+                description=endpoint.description,
+                created_at=endpoint.created_at_us,
+            )
+        )
+    except IntegrityError:
+        raise Conflict(
+            f"title {endpoint.title_id} already has an endpoint for {endpoint.url} in "
+            f"{endpoint.sandbox}; see `laurels webhooks list`, remove it first to replace it"
+        ) from None
+
+
+def canonical_url_or_refuse(url: str) -> str:
+    """The URL in the one spelling endpoints are stored in (`canonical_url`); raises
+    BadRequest when it is not an http(s) URL with a host."""
+    try:
+        return canonical_url(url)
     except UrlRefused as exc:
         raise BadRequest(f"webhook URL refused: {exc}") from None
 

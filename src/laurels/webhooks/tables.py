@@ -10,9 +10,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
-from laurels.db import Micros, metadata
+from laurels.db import Micros, RowId, metadata
 
 webhook_endpoints = Table(
     "webhook_endpoints",
@@ -27,15 +28,26 @@ webhook_endpoints = Table(
     Column("created_at", Micros, nullable=False),
     Column("disabled_at", Micros, nullable=True),
     Index("ix_webhook_endpoints_title", "title_id", "sandbox"),
+    # One active endpoint per URL (stored in its canonical form) for a title and
+    # sandbox: adding it again is refused by the database, not by a prior look.
+    Index(
+        "uq_webhook_endpoints_active_url",
+        "title_id",
+        "sandbox",
+        "url",
+        unique=True,
+        postgresql_where=text("disabled_at IS NULL"),
+        sqlite_where=text("disabled_at IS NULL"),
+    ),
 )
 
 # status: "pending" (waiting for next_attempt_at), "delivered" or "failed" (gave up).
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", RowId, primary_key=True, autoincrement=True),
     Column("endpoint_id", String(32), nullable=False),
-    Column("event_id", Integer, nullable=False),  # the outbox row
+    Column("event_id", RowId, nullable=False),  # the outbox row
     Column("idempotency_key", String(64), nullable=False),
     Column("payload", Text, nullable=False),
     Column("status", String(16), nullable=False),
@@ -51,8 +63,8 @@ webhook_deliveries = Table(
 webhook_attempts = Table(
     "webhook_attempts",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("delivery_id", Integer, nullable=False),
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("delivery_id", RowId, nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("started_at", Micros, nullable=False),
     Column("duration_ms", Integer, nullable=False),
