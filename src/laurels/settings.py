@@ -38,6 +38,11 @@ class Settings:
     rate_burst_seconds: int = 15
     rate_sustained_requests: int = 300
     rate_sustained_seconds: int = 300
+    # A game-server credential's limits, per title and sandbox, over the same windows.
+    rate_server_burst_requests: int = 10_000
+    rate_server_sustained_requests: int = 30_000
+    # Callers whose counters one process keeps in memory (the least recent are dropped).
+    rate_memory_max_keys: int = 100_000
     # Offline deliveries: how old a `timeAchieved` may be before it is recorded as now.
     time_achieved_window_seconds: int = 30 * 24 * 3600
     time_achieved_skew_seconds: int = 300
@@ -105,6 +110,9 @@ class Settings:
             "rate_burst_seconds",
             "rate_sustained_requests",
             "rate_sustained_seconds",
+            "rate_server_burst_requests",
+            "rate_server_sustained_requests",
+            "rate_memory_max_keys",
             "max_batch",
             "max_achievements_per_update",
             "pool_size",
@@ -159,6 +167,9 @@ _ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "rate_burst_seconds": int,
     "rate_sustained_requests": int,
     "rate_sustained_seconds": int,
+    "rate_server_burst_requests": int,
+    "rate_server_sustained_requests": int,
+    "rate_memory_max_keys": int,
     "time_achieved_window_seconds": int,
     "time_achieved_skew_seconds": int,
     "catalog_refresh_seconds": float,

@@ -1,13 +1,22 @@
-"""The rate-limit decision: fixed epoch-aligned windows, refusals, Retry-After."""
+"""The rate-limit decision: whose bucket a request is counted in, fixed epoch-aligned
+windows, refusals, Retry-After."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
+from laurels.auth.service import Principal
 from laurels.errors import RateInfo
 from laurels.ratelimit.policy import (
+    Bucket,
+    Limits,
     Window,
+    bucket_for,
     decide,
+    idle_after,
+    limits_from_settings,
     retry_after,
     window_index,
     windows_from_settings,
@@ -31,6 +40,78 @@ def test_windows_from_settings_are_configurable() -> None:
         rate_sustained_seconds=60,
     )
     assert windows_from_settings(settings) == (Window(5, 2), Window(50, 60))
+
+
+def test_server_limits_default_to_ten_thousand_per_burst_over_the_same_windows() -> None:
+    assert limits_from_settings(Settings()) == Limits(
+        player=DEFAULT, server=(Window(10_000, 15), Window(30_000, 300))
+    )
+
+
+def test_server_limits_are_configurable() -> None:
+    settings = Settings(
+        rate_burst_seconds=2, rate_server_burst_requests=7, rate_server_sustained_requests=9
+    )
+    assert limits_from_settings(settings).server == (Window(7, 2), Window(9, 300))
+
+
+LIMITS = Limits(player=(Window(1, 1),), server=(Window(2, 2),))
+
+
+def principal(
+    kind: Literal["player", "server", "delivery"],
+    xuid: str | None = "2533274790395904",
+    title_id: int = 1234,
+    sandbox: str = "DEV.1",
+) -> Principal:
+    return Principal(kind, xuid, title_id, sandbox, 0.0, "c1" if kind == "delivery" else None)
+
+
+PLAYER_BUCKET = Bucket("player:1234:2533274790395904:DEV.1", LIMITS.player)
+
+
+@pytest.mark.parametrize(
+    ("caller", "expected"),
+    [
+        pytest.param(principal("player"), PLAYER_BUCKET, id="player"),
+        # a delivery credential shares its player's bucket: no extra requests per credential
+        pytest.param(principal("delivery"), PLAYER_BUCKET, id="delivery-is-its-player"),
+        pytest.param(
+            principal("player", xuid="2533274790395905"),
+            Bucket("player:1234:2533274790395905:DEV.1", LIMITS.player),
+            id="another-player",
+        ),
+        pytest.param(
+            principal("player", title_id=99),
+            Bucket("player:99:2533274790395904:DEV.1", LIMITS.player),
+            id="another-title",
+        ),
+        pytest.param(
+            principal("player", sandbox="RETAIL"),
+            Bucket("player:1234:2533274790395904:RETAIL", LIMITS.player),
+            id="another-sandbox",
+        ),
+        # a game server: one bucket per title and sandbox, whatever player it writes
+        pytest.param(
+            principal("server", xuid=None), Bucket("server:1234:DEV.1", LIMITS.server), id="server"
+        ),
+        pytest.param(
+            principal("server", xuid=None, sandbox="DEV.2"),
+            Bucket("server:1234:DEV.2", LIMITS.server),
+            id="server-other-sandbox",
+        ),
+    ],
+)
+def test_the_bucket_is_the_callers(caller: Principal, expected: Bucket) -> None:
+    assert bucket_for(caller, LIMITS) == expected
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [(0.0, 300), (299.9, 300), (300.0, 600), (14.0, 300)],
+)
+def test_a_bucket_is_idle_once_its_longest_window_ends(now: float, expected: int) -> None:
+    assert idle_after(DEFAULT, now) == expected
 
 
 @pytest.mark.parametrize(("requests", "seconds"), [(0, 15), (100, 0), (-1, -1)])

@@ -42,7 +42,11 @@ def runtime(request: Request) -> Runtime:
 
 async def authorize(request: Request, xuid_text: str) -> tuple[Runtime, Principal, str]:
     """The runtime, the verified principal and the path's XUID, after the contract
-    version check and the rate limit. 401 before 400 before 429."""
+    version check and the rate limit. 401 before 400 before 429.
+
+    The request is counted in the caller's own bucket (`ratelimit.bucket_for`: the
+    token's player, or a server's title), never the path's player: a request that is
+    then refused with 403 costs its caller, not the player it named."""
     rt = runtime(request)
     principal = rt.verifier.verify(parse_authorization(request.headers.get("authorization")))
     if principal.kind == "delivery":  # player and server tokens pay nothing here
@@ -54,7 +58,7 @@ async def authorize(request: Request, xuid_text: str) -> tuple[Runtime, Principa
         xuid = parse_xuid(xuid_text)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    await rt.rate_limiter.check(f"{xuid}:{principal.title_id}")
+    await rt.rate_limiter.check(principal)
     return rt, principal, xuid
 
 
