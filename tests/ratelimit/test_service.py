@@ -438,6 +438,32 @@ async def test_redis_down_falls_back_to_the_process_limits_promptly_and_warns_on
     assert "counted in this process only" in messages[0]
 
 
+async def test_redis_down_is_probed_by_one_request_while_the_others_go_on(
+    silent_server: int,
+) -> None:
+    tick = FakeClock(0.0)
+    limiter = RedisRateLimiter(
+        f"redis://127.0.0.1:{silent_server}/0",
+        limits(Window(1000, 3600)),
+        timeout=0.2,
+        monotonic=tick,
+    )
+
+    async def timed_check() -> float:
+        started = time.monotonic()
+        await limiter.check(PLAYER)
+        return time.monotonic() - started
+
+    try:
+        assert await timed_check() >= 0.15  # the first request finds Redis silent
+        tick.now = 5.0  # time to try Redis again
+        durations = await asyncio.gather(*(timed_check() for _ in range(20)))
+    finally:
+        await limiter.close()
+    assert len([d for d in durations if d >= 0.15]) == 1
+    assert not limiter.shared
+
+
 class AnyRetry(int):
     """Equal to any Retry-After (it depends on the wall clock)."""
 

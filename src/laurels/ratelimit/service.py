@@ -185,11 +185,11 @@ class RedisRateLimiter:
     answers an error, the request is counted in this process's own
     `MemoryRateLimiter` instead (each process then enforces the limits alone, so a
     caller spread over N processes gets up to N times the limit), and a warning says
-    so. Redis is tried again every `retry_seconds`, the requests in between are
-    counted in memory without waiting on it, and once it answers the shared counters
-    are used again (logged). A check never waits on Redis much longer than `timeout`
-    seconds per attempt (connect and read timeouts, one retry), never longer than
-    `3 * timeout` in all.
+    so. Redis is tried again every `retry_seconds` by one request, the requests in
+    between (and during that attempt) are counted in memory without waiting on it,
+    and once it answers the shared counters are used again (logged). A check never
+    waits on Redis much longer than `timeout` seconds per attempt (connect and read
+    timeouts, one retry), never longer than `3 * timeout` in all.
     """
 
     def __init__(
@@ -259,6 +259,8 @@ class RedisRateLimiter:
         (not tried before its retry time) or when it fails now."""
         if self._monotonic() < self._retry_at:
             return None
+        if self._down_since is not None:  # one probe at a time; the others count here
+            self._retry_at = self._monotonic() + self._retry_seconds
         keys = [self.redis_key(bucket.key, window, now) for window in bucket.windows]
         expiries = [window.seconds + EXPIRY_MARGIN_SECONDS for window in bucket.windows]
         try:
