@@ -41,8 +41,21 @@ def test_real_time_settings_are_read() -> None:
         ("LAURELS_EVENT_RETENTION_SECONDS", "0"),
         ("LAURELS_PROGRESS_EVENT_RETENTION_SECONDS", "1.5"),
         ("LAURELS_FAULT_EXIT_AFTER_UNLOCK_COMMIT", "maybe"),
+        ("LAURELS_TOKEN_LEEWAY_SECONDS", "-1"),
+        ("LAURELS_TOKEN_LEEWAY_SECONDS", "601"),
+        ("LAURELS_TOKEN_LEEWAY_SECONDS", "2.5"),
     ],
 )
 def test_bad_values_are_refused_by_name(variable: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=variable):
         Settings.from_env({variable: value}, database_url=URL)
+
+
+def test_token_settings_are_read() -> None:
+    defaults = Settings.from_env({}, database_url=URL)
+    assert (defaults.token_leeway_seconds, defaults.trusted_audience) == (30, None)
+    loaded = Settings.from_env(
+        {"LAURELS_TOKEN_LEEWAY_SECONDS": "0", "LAURELS_TRUSTED_AUDIENCE": "https://game.example"},
+        database_url=URL,
+    )
+    assert (loaded.token_leeway_seconds, loaded.trusted_audience) == (0, "https://game.example")

@@ -111,7 +111,13 @@ async def start_runtime(settings: Settings) -> Runtime:
     revocations = RevocationList(db, refresh_seconds=settings.catalog_refresh_seconds)
     await revocations.start()
     trusted = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None
-    verifier = TokenVerifier(own_keys, trusted_keys=trusted, trusted_issuer=settings.trusted_issuer)
+    verifier = TokenVerifier(
+        own_keys,
+        trusted_keys=trusted,
+        trusted_issuer=settings.trusted_issuer,
+        trusted_audience=settings.trusted_audience,
+        leeway_seconds=settings.token_leeway_seconds,
+    )
     paging_key = hashlib.sha256(b"laurels-paging:" + key.private_key.private_bytes_raw()).digest()
     time_policy = TimePolicy(
         skew_us=settings.time_achieved_skew_seconds * 1_000_000,

@@ -16,6 +16,7 @@ import platformdirs
 from laurels.errors import ConfigurationError
 
 ENV_PREFIX = "LAURELS_"
+MAX_TOKEN_LEEWAY_SECONDS = 600
 
 
 def default_database_url() -> str:
@@ -33,6 +34,10 @@ class Settings:
     # Tokens minted elsewhere (a studio's login server): a PEM public key or a JWKS file.
     trusted_keys_file: Path | None = None
     trusted_issuer: str | None = None
+    # When set, a studio token must name it in `aud`; unset, a token with an `aud` is refused.
+    trusted_audience: str | None = None
+    # Seconds by which a token's exp/nbf/iat may disagree with this machine's clock.
+    token_leeway_seconds: int = 30
     # Rate limits per user and title (wire.md): burst and sustained windows.
     rate_burst_requests: int = 100
     rate_burst_seconds: int = 15
@@ -128,6 +133,10 @@ class Settings:
         for name in ("rta_ping_seconds", "event_poll_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be more than 0")
+        if not 0 <= self.token_leeway_seconds <= MAX_TOKEN_LEEWAY_SECONDS:
+            raise ConfigurationError(
+                f"LAURELS_TOKEN_LEEWAY_SECONDS: must be 0..{MAX_TOKEN_LEEWAY_SECONDS}"
+            )
         if self.trusted_keys_file is not None and not self.trusted_keys_file.is_file():
             raise ConfigurationError(
                 f"LAURELS_TRUSTED_KEYS_FILE: {self.trusted_keys_file} is not a file"
@@ -163,6 +172,8 @@ _ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "public_url": str,
     "trusted_keys_file": Path,
     "trusted_issuer": str,
+    "trusted_audience": str,
+    "token_leeway_seconds": int,
     "rate_burst_requests": int,
     "rate_burst_seconds": int,
     "rate_sustained_requests": int,

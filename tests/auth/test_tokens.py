@@ -8,27 +8,31 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PrivateKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from laurels.auth.service import (
     ISSUER,
     MAX_TTL_SECONDS,
+    RSA_ALGORITHMS,
     Principal,
     SigningKey,
     TokenVerifier,
+    algorithms_for,
     load_trusted_keys,
     mint_token,
     parse_authorization,
 )
-from laurels.errors import Forbidden, Unauthorized
+from laurels.errors import ConfigurationError, Forbidden, Unauthorized
 from tests.support import OTHER_XUID, TITLE_ID, XUID
 
 STUDIO = "https://login.studio.example"
@@ -390,6 +394,141 @@ def test_hs256_with_the_studio_public_key_as_secret_is_refused(
             verifier.verify(hs256(pem.read_bytes(), header, studio_claims()))
     with pytest.raises(Unauthorized):
         verifier.verify(unsigned({"alg": "none"}, studio_claims()) + ".")
+
+
+@pytest.mark.parametrize(
+    ("make", "algorithms"),
+    [
+        (lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048), RSA_ALGORITHMS),
+        (lambda: ec.generate_private_key(ec.SECP256R1()), ("ES256",)),
+        (lambda: ec.generate_private_key(ec.SECP384R1()), ("ES384",)),
+        (lambda: ec.generate_private_key(ec.SECP521R1()), ("ES512",)),
+        (lambda: ec.generate_private_key(ec.SECP256K1()), ()),
+        (Ed25519PrivateKey.generate, ("EdDSA",)),
+        (Ed448PrivateKey.generate, ("EdDSA",)),
+    ],
+    ids=["rsa", "p-256", "p-384", "p-521", "secp256k1", "ed25519", "ed448"],
+)
+def test_each_key_type_fits_its_own_algorithms_only(
+    make: Callable[[], Any], algorithms: tuple[str, ...]
+) -> None:
+    private = make()
+    assert algorithms_for(private.public_key()) == algorithms
+    assert algorithms_for(private) == ()  # a private key is never a trusted key
+    assert algorithms_for(b"a shared secret") == ()
+
+
+def test_an_ec_studio_key_takes_its_curve_algorithm_only(key: SigningKey, tmp_path: Path) -> None:
+    studio = ec.generate_private_key(ec.SECP256R1())
+    pem = tmp_path / "studio.pem"
+    pem.write_bytes(
+        studio.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    verifier = TokenVerifier([key], trusted_keys=load_trusted_keys(pem), trusted_issuer=STUDIO)
+    assert verifier.verify(jwt.encode(studio_claims(), studio, algorithm="ES256")).xuid == XUID
+    other_curve = ec.generate_private_key(ec.SECP384R1())
+    for token in (
+        jwt.encode(studio_claims(), other_curve, algorithm="ES384"),
+        unsigned({"alg": "RS256"}, studio_claims()) + "." + b64(b"\0" * 256),
+        unsigned({"alg": "EdDSA"}, studio_claims()) + "." + b64(b"\0" * 64),
+    ):
+        with pytest.raises(Unauthorized, match=r"^invalid token$"):
+            verifier.verify(token)
+
+
+def test_a_jwks_alg_narrows_the_key_to_it(
+    key: SigningKey, rsa_key: rsa.RSAPrivateKey, tmp_path: Path
+) -> None:
+    trusted = load_trusted_keys(write_jwks(tmp_path / "studio.jwks", rsa_key, "studio-1"))
+    assert trusted["studio-1"].algorithms == ("RS256",)
+    verifier = TokenVerifier([key], trusted_keys=trusted, trusted_issuer=STUDIO)
+    claims = studio_claims()
+    assert verifier.verify(studio_token(rsa_key, claims, "studio-1")).xuid == XUID
+    ps256 = jwt.encode(claims, rsa_key, algorithm="PS256", headers={"kid": "studio-1"})
+    with pytest.raises(Unauthorized, match=r"^invalid token$"):
+        verifier.verify(ps256)
+
+
+def rsa_jwk(private: rsa.RSAPrivateKey, **extra: Any) -> dict[str, Any]:
+    return {**json.loads(RSAAlgorithm.to_jwk(private.public_key())), **extra}
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ('{"keys": "none"}', "keys"),
+        ('{"keys": []}', "no signing key"),
+        ('{"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "s"}]}', "not an RSA, EC or EdDSA"),
+        ("RSA_ES256", "key 'a'"),
+        ("P256_ES384", "does not fit"),
+        ("RSA_PRIVATE", "not an RSA, EC or EdDSA"),
+        ("RSA_ENC_ONLY", "no signing key"),
+        ("-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n", "TRUSTED"),
+        ("{not json", "TRUSTED"),
+    ],
+    ids=["keys-not-list", "empty", "secret", "alg", "curve", "private", "enc", "pem", "json"],
+)
+def test_a_trusted_keys_file_that_cannot_verify_is_refused_at_start(
+    rsa_key: rsa.RSAPrivateKey, tmp_path: Path, document: str, message: str
+) -> None:
+    keys = {
+        "RSA_ES256": [rsa_jwk(rsa_key, kid="a", alg="ES256")],
+        "RSA_PRIVATE": [json.loads(RSAAlgorithm.to_jwk(rsa_key)) | {"kid": "p"}],
+        "P256_ES384": [
+            json.loads(ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key()))
+            | {"kid": "c", "alg": "ES384"}
+        ],
+        "RSA_ENC_ONLY": [rsa_jwk(rsa_key, kid="e", use="enc")],
+    }
+    text = json.dumps({"keys": keys[document]}) if document in keys else document
+    path = tmp_path / "studio.jwks"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=message) as refused:
+        load_trusted_keys(path)
+    assert "LAURELS_TRUSTED_KEYS_FILE" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("offset", "leeway", "refused"),
+    [
+        (-1, 0, None),
+        (0, 0, "token expired"),
+        (29, 30, None),
+        (30, 30, "token expired"),
+        (100, 30, "token expired"),
+    ],
+)
+def test_exp_is_forgiven_by_the_leeway_cached_or_not(
+    key: SigningKey, offset: int, leeway: int, refused: str | None
+) -> None:
+    now = time.time()
+    token = mint_token(key, xuid=XUID, title_id=TITLE_ID, sandbox="DEV.1", ttl_seconds=60, now=now)
+    moment = int(now) + 60 + offset
+    warm = TokenVerifier([key], leeway_seconds=leeway)
+    warm.verify(token, now=now)
+    for verifier in (warm, TokenVerifier([key], leeway_seconds=leeway)):
+        if refused is None:
+            assert verifier.verify(token, now=moment).xuid == XUID
+        else:
+            with pytest.raises(Unauthorized, match=f"^{refused}$"):
+                verifier.verify(token, now=moment)
+
+
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+@pytest.mark.parametrize(("ahead", "accepted"), [(0, True), (30, True), (31, False)])
+def test_nbf_and_iat_ahead_of_the_clock_are_forgiven_by_the_leeway(
+    key: SigningKey, claim: str, ahead: int, accepted: bool
+) -> None:
+    now = int(time.time())
+    token = own_signed(key, player_claims(**{claim: now + ahead}))
+    verifier = TokenVerifier([key], leeway_seconds=30)
+    if accepted:
+        assert verifier.verify(token, now=now).xuid == XUID
+    else:
+        with pytest.raises(Unauthorized, match=r"^token not yet valid$"):
+            verifier.verify(token, now=now)
 
 
 # --- who may access what -----------------------------------------------------------
