@@ -66,10 +66,37 @@ async def test_events_of_accepted_updates_come_back_in_commit_order(api: Api) ->
     assert outbox.parse_key(events[2].event_id) == events[2].key
 
 
-@pytest.mark.parametrize("text", ["", "1", "a.b", "1.2.3", "-1.2", "1.-2", "9" * 40 + ".1"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "1",
+        "a.b",
+        "1.2.3",
+        "-1.2",
+        "1.-2",
+        "9" * 40 + ".1",
+        "9223372036854775808.1",  # 2^63: no BIGINT holds it
+        "1.9223372036854775808",
+        "１.2",  # a digit, but not an ASCII one
+    ],
+)
 def test_a_bad_event_id_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="not an event id"):
         outbox.parse_key(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("0.0", (0, 0)),
+        ("2147483647.2147483648", (2**31 - 1, 2**31)),  # past 32 bits
+        ("9223372036854775807.9223372036854775807", (2**63 - 1, 2**63 - 1)),
+    ],
+)
+def test_event_ids_are_64_bit(text: str, key: outbox.Key) -> None:
+    assert outbox.parse_key(text) == key
+    assert outbox.format_key(key) == text
 
 
 async def test_a_row_that_commits_late_is_not_skipped(db: Database) -> None:

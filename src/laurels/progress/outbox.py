@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, literal, or_, select, text, tuple_
+from sqlalchemy import BigInteger, delete, literal, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.progress.tables import PROGRESS_EVENT, UNLOCK_EVENT, outbox
@@ -65,12 +65,23 @@ def format_key(key: Key) -> str:
     return f"{key[0]}.{key[1]}"
 
 
+MAX_KEY_PART = 2**63 - 1  # both parts are BIGINT columns
+
+
 def parse_key(text: str) -> Key:
-    """The key of an event id ("<txid>.<id>"); raises ValueError otherwise."""
+    """The key of an event id ("<txid>.<id>", each part a 64-bit column value);
+    raises ValueError otherwise."""
     txid, dot, row = text.partition(".")
-    if not dot or not txid.isdigit() or not row.isdigit() or len(text) > 41:
+    if not dot or not _is_digits(txid) or not _is_digits(row) or len(text) > 41:
         raise ValueError(f"{text[:50]!r} is not an event id")
-    return int(txid), int(row)
+    key = int(txid), int(row)
+    if max(key) > MAX_KEY_PART:
+        raise ValueError(f"{text[:50]!r} is not an event id")
+    return key
+
+
+def _is_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _event(row: Sequence[Any]) -> Event:
@@ -95,8 +106,20 @@ async def _xmin(conn: AsyncConnection) -> int | None:
     return int((await conn.execute(select(_PG_XMIN))).scalar_one())
 
 
+def _big(value: int) -> Any:
+    """A bound 64-bit integer (a plain literal would be bound as a 32-bit one)."""
+    return literal(value, BigInteger)
+
+
+def _key(key: Key) -> Any:
+    return tuple_(_big(key[0]), _big(key[1]))
+
+
+_order = tuple_(outbox.c.txid, outbox.c.id)
+
+
 def _settled(query: Any, xmin: int | None) -> Any:
-    return query if xmin is None else query.where(outbox.c.txid < literal(xmin))
+    return query if xmin is None else query.where(outbox.c.txid < _big(xmin))
 
 
 async def head(conn: AsyncConnection) -> Key:
@@ -113,7 +136,7 @@ async def read_after(conn: AsyncConnection, after: Key, *, limit: int) -> tuple[
     xmin = await _xmin(conn)
     query = (
         select(*_COLUMNS)
-        .where(tuple_(outbox.c.txid, outbox.c.id) > tuple_(literal(after[0]), literal(after[1])))
+        .where(_order > _key(after))
         .order_by(outbox.c.txid, outbox.c.id)
         .limit(limit)
     )
@@ -141,8 +164,8 @@ async def read_player(
         outbox.c.xuid == xuid,
         outbox.c.event_type == event_type,
         outbox.c.created_at >= since_us,
-        tuple_(outbox.c.txid, outbox.c.id) > tuple_(literal(after[0]), literal(after[1])),
-        tuple_(outbox.c.txid, outbox.c.id) <= tuple_(literal(upto[0]), literal(upto[1])),
+        _order > _key(after),
+        _order <= _key(upto),
     ]
     if scid is not None:
         where.append(outbox.c.scid == scid)
