@@ -248,6 +248,13 @@ def serve(host: str, port: int, workers: int, demo: bool, db_url: str | None) ->
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from laurels.realtime.handshake import (
+        BoundedHttpProtocol,
+        BoundedWebSocketProtocol,
+        ServeConfig,
+    )
+    from laurels.realtime.protocol import MAX_FRAME_BYTES
+
     settings = Settings.from_env(database_url=db_url)
     # Worker processes build their app from the environment.
     os.environ["LAURELS_DATABASE_URL"] = settings.database_url
@@ -267,13 +274,17 @@ def serve(host: str, port: int, workers: int, demo: bool, db_url: str | None) ->
     if demo_token:
         click.echo(demo_banner(url, demo_token))
     sys.stdout.flush()
-    config = uvicorn.Config(
+    config = ServeConfig(
         "laurels.app:create_app",
+        header_timeout_seconds=settings.header_timeout_seconds,
+        max_header_bytes=settings.max_header_bytes,
         factory=True,
         workers=workers,
         loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
+        # httptools and the sans-I/O websockets protocol, bounded (realtime.handshake).
+        http=BoundedHttpProtocol,
+        ws=BoundedWebSocketProtocol,
+        ws_max_size=MAX_FRAME_BYTES,
         ws_ping_interval=settings.rta_ping_seconds,
         ws_ping_timeout=settings.rta_ping_seconds,
         # Compression would cost each socket its own zlib state (memory per device).

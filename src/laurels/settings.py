@@ -73,6 +73,12 @@ class Settings:
     rta_max_subscriptions: int = 100
     rta_buffer_events: int = 256
     rta_ping_seconds: float = 20.0
+    # Sockets one player may hold open on one service process (HTTP 429 beyond).
+    rta_max_sockets_per_player: int = 10
+    # Every connection's request head (request line and headers) must arrive within
+    # this time and size: 408 / 431 and a close otherwise.
+    header_timeout_seconds: float = 10.0
+    max_header_bytes: int = 16 * 1024
     # How often a process looks for events other processes wrote (SQLite; on
     # PostgreSQL NOTIFY wakes it at once and this is a fallback).
     event_poll_seconds: float = 0.25
@@ -124,13 +130,15 @@ class Settings:
             "delivery_credential_days",
             "rta_max_subscriptions",
             "rta_buffer_events",
+            "rta_max_sockets_per_player",
+            "max_header_bytes",
             "event_retention_seconds",
             "progress_event_retention_seconds",
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be at least 1")
         self._check_webhooks()
-        for name in ("rta_ping_seconds", "event_poll_seconds"):
+        for name in ("rta_ping_seconds", "event_poll_seconds", "header_timeout_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be more than 0")
         if not 0 <= self.token_leeway_seconds <= MAX_TOKEN_LEEWAY_SECONDS:
@@ -197,6 +205,9 @@ _ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "rta_max_subscriptions": int,
     "rta_buffer_events": int,
     "rta_ping_seconds": float,
+    "rta_max_sockets_per_player": int,
+    "header_timeout_seconds": float,
+    "max_header_bytes": int,
     "event_poll_seconds": float,
     "event_retention_seconds": int,
     "progress_event_retention_seconds": int,

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import logging
 import os
+import time
+from collections.abc import Iterator
 
 import pytest
 from websockets.asyncio.client import connect
@@ -188,6 +192,126 @@ async def test_a_bad_frame_closes_the_connection_with_1003(api: Api, frame: str)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1003
     assert (await api.update([("1", 10)])).status_code == 200  # nothing else changed
+
+
+class _Tracebacks(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info is not None or record.levelno >= logging.ERROR:
+            self.records.append(record)
+
+
+@contextlib.contextmanager
+def tracebacks() -> Iterator[list[logging.LogRecord]]:
+    """Errors and tracebacks the service (or uvicorn, whose loggers do not
+    propagate to the root) logs meanwhile."""
+    handler = _Tracebacks()
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+NOTIFY = json.dumps(notify_uri())
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        # `since` out of range reached the database: a logged traceback and code 1002.
+        (f'[1, 1, {NOTIFY}, {{"since": "100000000000000000000.1"}}]', 1003),
+        (f'[1, 1, {NOTIFY}, {{"since": "1.9223372036854775808"}}]', 1003),
+        (f'[1, 1, {NOTIFY}, {{"since": 1e20}}]', 1003),
+        (f'[1, 1, {NOTIFY}, {{"since": -1}}]', 1003),
+        (f'[1, 1, {NOTIFY}, {{"since": 1.5}}]', 1003),
+        (f'[1, 1, {NOTIFY}, {{"since": true}}]', 1003),
+        ("[2, 1, 100000000000000000000]", 1003),
+        ("[2, 1, 1e20]", 1003),
+        # Deep nesting raised RecursionError out of the handler.
+        ("[" * 5_000 + "]" * 5_000, 1003),
+        ("[" * 100_000 + "]" * 100_000, 1009),
+        (json.dumps([1, 1, "x" * 1_000_000]), 1009),
+    ],
+)
+async def test_a_bad_frame_gets_its_close_code_and_never_a_traceback(
+    api: Api, frame: str, code: int
+) -> None:
+    with tracebacks() as logged:
+        async with connect(
+            ws_url(api.base_url),
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            additional_headers={"Authorization": f"Bearer {api.token}"},
+            max_size=None,
+        ) as ws:
+            await ws.send(frame)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+        async with rta(api.base_url, api.token) as client:  # the service still serves
+            assert (await client.subscribe(notify_uri()))[2] == 0
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == code
+    assert logged == []
+
+
+async def test_a_player_has_a_socket_limit_and_the_next_socket_is_refused_with_429(
+    api: Api, settings: Settings
+) -> None:
+    limited = settings.with_changes(rta_max_sockets_per_player=2)
+    other_player = await token_for(api.db, xuid=OTHER_XUID)
+    async with (
+        running_service(limited) as url,
+        rta(url, api.token) as first,
+        rta(url, api.token),
+    ):
+        with pytest.raises(InvalidStatus) as refused:
+            async with rta(url, api.token):
+                pass
+        async with rta(url, other_player) as other:  # another player's limit is its own
+            assert (await other.subscribe(notify_uri(xuid=OTHER_XUID)))[2] == 0
+        await first.close()
+        async with asyncio.timeout(10):  # room again once the server saw the close
+            while True:
+                with contextlib.suppress(InvalidStatus):
+                    async with rta(url, api.token) as third:
+                        assert (await third.subscribe(notify_uri()))[2] == 0
+                        break
+                await asyncio.sleep(0.05)
+    response = refused.value.response
+    assert response.status_code == 429
+    body = json.loads(response.body or b"{}")
+    assert body["source"] == "achievements"
+    assert "LAURELS_RTA_MAX_SOCKETS_PER_PLAYER" in body["description"]
+
+
+async def test_a_socket_is_closed_with_1008_when_its_token_expires(
+    api: Api, settings: Settings
+) -> None:
+    strict = settings.with_changes(token_leeway_seconds=0)
+    token = await token_for(api.db, ttl=2)
+    expires_at = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))["exp"]
+    async with (
+        running_service(strict) as url,
+        connect(
+            ws_url(url),
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            additional_headers={"Authorization": f"Bearer {token}"},
+        ) as ws,
+    ):
+        await ws.send(json.dumps([1, 1, notify_uri()]))
+        assert json.loads(await ws.recv())[:3] == [1, 1, 0]
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        closed_at = time.time()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "token expired")
+    assert expires_at <= closed_at < expires_at + 3
 
 
 async def test_a_device_that_reconnects_with_since_gets_what_it_missed_once(api: Api) -> None:

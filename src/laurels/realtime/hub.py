@@ -143,6 +143,15 @@ class Hub:
         self._players.setdefault((conn.sandbox, conn.xuid), set()).add(conn)
         self._closers[conn] = close
 
+    def admit(self, conn: Connection, close: Callable[[], Awaitable[None]], *, limit: int) -> bool:
+        """Attach `conn` unless its player already has `limit` sockets here; False
+        (and nothing attached) when the player is at the limit. Checks and attaches
+        without awaiting, so concurrent handshakes cannot overshoot it."""
+        if len(self.devices(conn.sandbox, conn.xuid)) >= limit:
+            return False
+        self.attach(conn, close)
+        return True
+
     def detach(self, conn: Connection) -> None:
         self._closers.pop(conn, None)
         devices = self._players.get((conn.sandbox, conn.xuid))

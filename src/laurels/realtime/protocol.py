@@ -2,7 +2,9 @@
 
 A client frame is a JSON array: `[1, seq, uri]` or `[1, seq, uri, {"since": id}]`
 to subscribe, `[2, seq, subId]` to unsubscribe. `parse_frame` raises
-`ProtocolError` for anything else; the connection then closes with code 1003.
+`ProtocolError` for anything else, and the connection then closes with the error's
+`close_code`: 1009 for a frame over `MAX_FRAME_BYTES`, 1003 for the rest (bad JSON,
+nesting deeper than `MAX_DEPTH`, wrong types, numbers out of range).
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ SUCCESS, UNKNOWN_RESOURCE, LIMIT_REACHED, ACCESS_DENIED = 0, 1, 2, 3
 THROTTLED, UNAVAILABLE = 1001, 1002
 RESYNC_FRAME = "[4]"
 MAX_SEQ = 2**53
+# A frame the protocol allows is a few hundred bytes (a URI is cut at 2,048) and
+# nests two deep ([1, seq, uri, {"since": id}]).
+MAX_FRAME_BYTES = 16 * 1024
+MAX_DEPTH = 4
+# WebSocket close codes (RFC 6455).
+GOING_AWAY, UNSUPPORTED_DATA, POLICY_VIOLATION, MESSAGE_TOO_BIG = 1001, 1003, 1008, 1009
 
 _PROGRESS = re.compile(r"/users/xuid\(([^)]*)\)/achievements/([^/?#]+)/?", re.IGNORECASE)
 _NOTIFY = re.compile(
@@ -29,7 +37,13 @@ _NOTIFY = re.compile(
 
 
 class ProtocolError(ValueError):
-    """A frame the protocol does not allow."""
+    """A frame the protocol does not allow; the connection closes with `close_code`."""
+
+    close_code = UNSUPPORTED_DATA
+
+
+class FrameTooLarge(ProtocolError):
+    close_code = MESSAGE_TOO_BIG
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +88,51 @@ def _since(options: Any) -> Key | None:
         return None
     if not isinstance(since, str):
         raise ProtocolError("since must be an event id string")
-    try:
+    try:  # two integers in 0..2^63-1: a larger one reached the database before
         return parse_key(since)
-    except ValueError as exc:
-        raise ProtocolError(str(exc)) from None
+    except ValueError:
+        raise ProtocolError("since is not an event id") from None
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether the JSON text nests arrays and objects deeper than `limit` (brackets
+    inside strings do not count). Checked before parsing, so a frame of a hundred
+    thousand `[` costs one pass instead of a recursion error."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _load(text: str) -> Any:
+    if len(text) > MAX_FRAME_BYTES or len(text.encode(errors="surrogatepass")) > MAX_FRAME_BYTES:
+        raise FrameTooLarge(f"a frame is at most {MAX_FRAME_BYTES} bytes")
+    if too_deep(text):
+        raise ProtocolError(f"a frame nests at most {MAX_DEPTH} deep")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ProtocolError("a frame must be a JSON array") from None
 
 
 def parse_frame(text: str) -> Subscribe | Unsubscribe:
-    """A client frame; raises ProtocolError naming what is wrong."""
-    try:
-        frame = json.loads(text)
-    except ValueError:
-        raise ProtocolError("a frame must be a JSON array") from None
+    """A client frame; raises ProtocolError naming what is wrong (FrameTooLarge for
+    one over MAX_FRAME_BYTES). Never raises anything else, whatever the text."""
+    frame = _load(text)
     if not isinstance(frame, list) or not frame:
         raise ProtocolError("a frame must be a non-empty JSON array")
     kind = frame[0]

@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from fastapi import APIRouter, WebSocket
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from laurels.auth.service import Principal, parse_authorization
+from laurels.auth.service import Principal, TokenVerifier, parse_authorization
 from laurels.errors import LaurelsError
 from laurels.progress.views import context_for
 from laurels.realtime.hub import Connection
-from laurels.realtime.protocol import SUBPROTOCOL, ProtocolError
+from laurels.realtime.protocol import (
+    GOING_AWAY,
+    POLICY_VIOLATION,
+    SUBPROTOCOL,
+    ProtocolError,
+)
 from laurels.realtime.session import Session
 from laurels.runtime import Runtime
 
 router = APIRouter()
-GOING_AWAY, UNSUPPORTED_DATA, POLICY_VIOLATION = 1001, 1003, 1008
+# While the verifier still accepts a token past its `exp` (a leeway), look again this often.
+EXPIRY_RECHECK_SECONDS = 1.0
+TOKEN_EXPIRED = "token expired"
 
 
-def _principal(rt: Runtime, websocket: WebSocket) -> Principal | None:
-    """The player the handshake authenticates (header, or `?token=` for browsers)."""
+def _authenticate(rt: Runtime, websocket: WebSocket) -> tuple[str, Principal] | None:
+    """The token and the player the handshake authenticates (header, or `?token=`
+    for browsers); None for anything but a valid player token."""
     header = websocket.headers.get("authorization")
     query = websocket.query_params.get("token")
     try:
@@ -28,7 +39,30 @@ def _principal(rt: Runtime, websocket: WebSocket) -> Principal | None:
         principal = rt.verifier.verify(token)
     except LaurelsError:
         return None
-    return principal if principal.kind == "player" and principal.xuid else None
+    return (token, principal) if principal.kind == "player" and principal.xuid else None
+
+
+class Expiry:
+    """When a socket's token stops being valid: its `exp`, or later while the
+    verifier still accepts it."""
+
+    def __init__(self, verifier: TokenVerifier, token: str, expires_at: float) -> None:
+        self._verifier = verifier
+        self._token = token
+        self._at = expires_at
+
+    def remaining(self) -> float:
+        """Seconds until the token should be checked again (0 when due)."""
+        return max(0.0, self._at - time.time())
+
+    def passed(self) -> bool:
+        """Whether the verifier now refuses the token."""
+        try:
+            self._verifier.verify(self._token)
+        except LaurelsError:
+            return True
+        self._at = time.time() + EXPIRY_RECHECK_SECONDS
+        return False
 
 
 async def _connection(rt: Runtime, websocket: WebSocket, principal: Principal) -> Connection:
@@ -48,35 +82,73 @@ async def _connection(rt: Runtime, websocket: WebSocket, principal: Principal) -
     )
 
 
+async def _close(websocket: WebSocket, code: int, reason: str = "") -> None:
+    """Close the socket unless it is closed already (a shutdown, an expiry and a bad
+    frame may race); a peer already gone is not an error."""
+    if websocket.application_state == WebSocketState.DISCONNECTED:
+        return
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await websocket.close(code=code, reason=reason)
+
+
+async def _refuse_crowd(websocket: WebSocket, limit: int) -> None:
+    """Refuse the handshake of a player's socket beyond the limit: HTTP 429 with the
+    JSON error body (403 where the server cannot send a body)."""
+    if "websocket.http.response" not in websocket.scope.get("extensions", {}):
+        await websocket.close(code=POLICY_VIOLATION)
+        return
+    description = (
+        f"this player already has {limit} real-time sockets open "
+        "(LAURELS_RTA_MAX_SOCKETS_PER_PLAYER); close one and connect again"
+    )
+    body = {"code": 4000, "source": "achievements", "description": description}
+    await websocket.send_denial_response(JSONResponse(body, status_code=429))
+
+
 @router.websocket("/connect")
 async def connect(websocket: WebSocket) -> None:
     rt: Runtime = websocket.app.state.runtime
-    principal = _principal(rt, websocket)
-    if principal is None or SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
+    found = _authenticate(rt, websocket)
+    if found is None or SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
         await websocket.close(code=POLICY_VIOLATION)  # before accept: HTTP 403
         return
-    await websocket.accept(subprotocol=SUBPROTOCOL)
+    token, principal = found
     conn = await _connection(rt, websocket, principal)
-    session = Session(
-        conn,
-        relay=rt.relay,
-        catalog=rt.catalog,
-        max_subscriptions=rt.settings.rta_max_subscriptions,
-    )
-    rt.hub.attach(conn, lambda: websocket.close(code=GOING_AWAY))
-    pump = asyncio.create_task(conn.pump())
+    limit = rt.settings.rta_max_sockets_per_player
+    if not rt.hub.admit(conn, lambda: _close(websocket, GOING_AWAY), limit=limit):
+        await _refuse_crowd(websocket, limit)
+        return
+    pump: asyncio.Task[None] | None = None
     try:
-        await _read(websocket, session)
+        await websocket.accept(subprotocol=SUBPROTOCOL)
+        session = Session(
+            conn,
+            relay=rt.relay,
+            catalog=rt.catalog,
+            max_subscriptions=rt.settings.rta_max_subscriptions,
+        )
+        pump = asyncio.create_task(conn.pump())
+        await _read(websocket, session, Expiry(rt.verifier, token, principal.expires_at))
     finally:
         rt.hub.detach(conn)
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pump
 
 
-async def _read(websocket: WebSocket, session: Session) -> None:
+async def _read(websocket: WebSocket, session: Session, expiry: Expiry) -> None:
+    """Answer frames until the peer leaves, a frame breaks the protocol (closed with
+    the error's code) or the token expires (closed with 1008, "token expired")."""
     while True:
-        message = await websocket.receive()
+        try:
+            async with asyncio.timeout(expiry.remaining()):
+                message = await websocket.receive()
+        except TimeoutError:
+            if expiry.passed():
+                await _close(websocket, POLICY_VIOLATION, TOKEN_EXPIRED)
+                return
+            continue
         if message["type"] == "websocket.disconnect":
             return
         text = message.get("text")
@@ -85,7 +157,7 @@ async def _read(websocket: WebSocket, session: Session) -> None:
                 raise ProtocolError("frames must be text")
             await session.handle(text)
         except ProtocolError as exc:
-            await websocket.close(code=UNSUPPORTED_DATA, reason=str(exc)[:120])
+            await _close(websocket, exc.close_code, str(exc)[:120])
             return
         except ConnectionError:  # gone while a replay waited for room
             return
