@@ -145,8 +145,21 @@ def config_publish(title_id: int, sandbox: str, db_url: str | None) -> None:
     click.echo(f"title {title_id} in {sandbox}: {state} version {result.version}")
 
 
+def token_player(xuid: str | None, server: bool) -> str | None:
+    """The player `laurels token` signs for: the --xuid, or None with --server, whose
+    credential covers every player of the title (a --xuid given with it is only
+    checked). Raises ValueError for a bad XUID or when neither option is given."""
+    if xuid is None and not server:
+        raise ValueError("give --xuid X for a player token, or --server for a game server")
+    if xuid is not None:
+        from laurels.progress.identifiers import parse_xuid
+
+        parse_xuid(xuid)
+    return None if server else xuid
+
+
 @main.command()
-@click.option("--xuid", default=None, help="the player (omit with --server)")
+@click.option("--xuid", default=None, help="the player (with --server: any player)")
 @click.option("--title-id", type=int, required=True)
 @click.option("--sandbox", required=True)
 @click.option("--server", is_flag=True, help="a game-server credential for the title")
@@ -155,12 +168,14 @@ def config_publish(title_id: int, sandbox: str, db_url: str | None) -> None:
 def token(
     xuid: str | None, title_id: int, sandbox: str, server: bool, ttl: int, db_url: str | None
 ) -> None:
-    """Print a signed token, alone on stdout."""
+    """Print a signed token, alone on stdout: a player token with --xuid, or with
+    --server a game-server credential that may write any player of the title."""
 
     async def work(db: Database) -> str:
+        player = token_player(xuid, server)
         key = await ensure_signing_key(db)
         return mint_token(
-            key, xuid=xuid, title_id=title_id, sandbox=sandbox, server=server, ttl_seconds=ttl
+            key, xuid=player, title_id=title_id, sandbox=sandbox, server=server, ttl_seconds=ttl
         )
 
     click.echo(run(work, db_url))

@@ -210,16 +210,20 @@ def test_tokens_from_the_command_line(database_url: str) -> None:
     assert player.stdout.endswith("\n")
     assert len(player.stdout.splitlines()) == 1
     assert player.stderr == ""
-    server, bad_sandbox, both = laurels_many(
+    server, bad_sandbox, neither, bad_xuid = laurels_many(
         database_url,
         [*token, "--server", "--sandbox", "DEV.2", "--ttl", "120"],
         [*token, "--xuid", XUID, "--sandbox", "PROD"],
-        [*token, "--xuid", XUID, "--server", "--sandbox", "DEV.1"],
+        [*token, "--sandbox", "DEV.1"],
+        [*token, "--xuid", "gamer", "--server", "--sandbox", "DEV.1"],
     )
     assert server.returncode == 0, server.stderr
     assert len(server.stdout.splitlines()) == 1
     assert "PROD" in failed_with_one_line(bad_sandbox)
-    failed_with_one_line(both)
+    reason = failed_with_one_line(neither)
+    assert "--xuid" in reason
+    assert "--server" in reason
+    assert "gamer" in failed_with_one_line(bad_xuid)
 
     verifier = TokenVerifier(with_db(database_url, _signing_keys))
     principal = verifier.verify(player.stdout.strip())
@@ -236,6 +240,33 @@ def test_tokens_from_the_command_line(database_url: str) -> None:
         "DEV.2",
     )
     assert time.time() + 60 < server_principal.expires_at <= time.time() + 121
+
+
+def documented_token_commands() -> list[list[str]]:
+    """The `laurels token` lines of the README, and the synopsis of spec/config.md
+    (`laurels token --xuid X --title-id T --sandbox S [--server] [--ttl SECONDS]`)
+    with every option given."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    lines = [line.split("#")[0].split() for line in readme.splitlines()]
+    found = [words[1:] for words in lines if words[:2] == ["laurels", "token"]]
+    synopsis = ["token", "--xuid", XUID, "--title-id", str(TITLE_ID), "--sandbox", "DEV.1"]
+    return [*found, [*synopsis, "--server", "--ttl", "600"]]
+
+
+def test_the_documented_token_commands_work(database_url: str) -> None:
+    commands = documented_token_commands()
+    assert any("--server" in c and "--xuid" not in c for c in commands)  # the README's form
+    first = laurels(database_url, "token", "--server", "--title-id", "1", "--sandbox", "DEV.1")
+    assert first.returncode == 0, first.stderr
+    results = laurels_many(database_url, *commands)  # the key exists: no race to make it
+    verifier = TokenVerifier(with_db(database_url, _signing_keys))
+    for command, result in zip(commands, results, strict=True):
+        assert result.returncode == 0, (command, result.stderr)
+        assert result.stderr == ""
+        principal = verifier.verify(result.stdout.strip())
+        expected = ("server", None) if "--server" in command else ("player", XUID)
+        assert (principal.kind, principal.xuid) == expected, command
+        assert (principal.title_id, principal.sandbox) == (TITLE_ID, "DEV.1")
 
 
 async def _signing_keys(db: Database) -> list[SigningKey]:

@@ -63,6 +63,10 @@ def unknown_top_level(config: dict[str, Any]) -> None:
     config["leaderboards"] = []
 
 
+def numeric_top_level_key(config: dict[str, Any]) -> None:
+    config[7] = "seven"
+
+
 def reward(kind: str = "InApp", **extra: Any) -> dict[str, Any]:
     return {"type": kind, "name": "Golden Skin", "description": "Redeem it.", **extra}
 
@@ -117,13 +121,18 @@ BROKEN: list[Any] = [
     ),
     pytest.param(
         setting(0, "rewards", [reward("InApp"), reward("InApp")]),
-        "achievements[0].rewards: at most one InApp reward",
+        "achievements[0].rewards[1].type: at most one InApp reward: rewards[0] is one",
         id="two-inapp",
     ),
     pytest.param(
-        setting(0, "rewards", [reward("Art"), reward("Art")]),
-        "achievements[0].rewards: at most one Art reward",
+        setting(3, "rewards", [reward("Art"), reward("Art")]),
+        "achievements[3].rewards[1].type: at most one Art reward: rewards[0] is one",
         id="two-art",
+    ),
+    pytest.param(
+        setting(0, "rewards", [reward("Art"), reward("InApp"), reward("Art")]),
+        "achievements[0].rewards: must have at most 2 items",
+        id="three-rewards",
     ),
     pytest.param(
         setting(0, "rewards", [reward("Gamerscore")]),
@@ -132,8 +141,28 @@ BROKEN: list[Any] = [
     ),
     pytest.param(
         duplicate_id,
-        "achievements: id '1' is used by achievements[0] and achievements[2]",
+        "achievements[2].id: '1' is already the id of achievements[0]",
         id="duplicate-id",
+    ),
+    pytest.param(
+        setting(0, "id", "first one"),
+        "achievements[0].id: must not contain spaces",
+        id="achievement-id-space",
+    ),
+    pytest.param(
+        setting(4, "id", "i" * 65),
+        "achievements[4].id: must be at most 64 characters",
+        id="achievement-id-65",
+    ),
+    pytest.param(
+        setting(1, "platforms", ["Scarlett", ""]),
+        "achievements[1].platforms[1]: must not be empty",
+        id="empty-platform",
+    ),
+    pytest.param(
+        setting(2, "timeWindow", {"startDate": 1, "endDate": "2024-05-08T00:00:00Z"}),
+        "achievements[2].timeWindow.startDate: must be a string",
+        id="time-window-date",
     ),
     pytest.param(without_title_id, "title.id: is required", id="missing-title-id"),
     pytest.param(title_setting("id", 0), "title.id: must be 1..4294967295", id="title-id-0"),
@@ -159,9 +188,19 @@ BROKEN: list[Any] = [
         id="bad-default-locale",
     ),
     pytest.param(
-        setting(0, "localized", {"fr_FR": {"name": "Premiers pas"}}),
-        "achievements[0].localized: 'fr_FR' is not a locale such as fr-FR",
+        setting(0, "localized", {"fr-FR": {"name": "Premiers pas"}, "fr_FR": {"name": "x"}}),
+        "achievements[0].localized.fr_FR: is not a locale such as fr-FR",
         id="bad-locale-key",
+    ),
+    pytest.param(
+        setting(1, "localized", {7: {"name": "Premiers pas"}}),
+        "achievements[1].localized.7: the name must be a string",
+        id="numeric-locale-key",
+    ),
+    pytest.param(
+        setting(1, "localized", {"fr-FR": "Premiers pas"}),
+        "achievements[1].localized.fr-FR: must be a mapping of fields",
+        id="locale-not-a-mapping",
     ),
     pytest.param(
         setting(0, "localized", {"fr-FR": {"name": "n" * 45}}),
@@ -179,6 +218,11 @@ BROKEN: list[Any] = [
         id="unknown-field",
     ),
     pytest.param(unknown_top_level, "leaderboards: is not a known field", id="unknown-section"),
+    pytest.param(
+        numeric_top_level_key,
+        "7: is not a known field (names are strings)",
+        id="numeric-top-level-key",
+    ),
     pytest.param(
         setting(0, "estimatedTime", "1:00"),
         "achievements[0].estimatedTime: must be HH:MM:SS",

@@ -209,7 +209,7 @@ async def test_an_unknown_media_reference_is_refused(db: Database, tmp_path: Pat
     config["achievements"][0]["icon"] = f"media:{missing}"
     with pytest.raises(InvalidConfig) as caught:
         await import_config(db, config, tmp_path)
-    assert caught.value.problems == [f"media:{missing}: no such stored image"]
+    assert caught.value.problems == [f"achievements[0].icon: no stored image media:{missing}"]
     assert await snapshot(db) == {table.name: [] for table in TABLES}
 
 

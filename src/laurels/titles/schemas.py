@@ -27,6 +27,15 @@ Text44 = Annotated[str, StringConstraints(min_length=1, max_length=44)]
 Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
+class NestedError(ValueError):
+    """A validator's error about one part of its field: `where` is the path below the
+    field (`(2, "id")` under `achievements` names `achievements[2].id`)."""
+
+    def __init__(self, where: tuple[int | str, ...], message: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -83,16 +92,20 @@ class AchievementConfig(_Strict):
     def _locales(cls, value: dict[str, Localized]) -> dict[str, Localized]:
         for locale in value:
             if not LOCALE.match(locale.lower()):
-                raise ValueError(f"{locale!r} is not a locale such as fr-FR")
+                raise NestedError((locale,), "is not a locale such as fr-FR")
         return value
 
     @field_validator("rewards")
     @classmethod
     def _one_of_each(cls, value: list[Reward]) -> list[Reward]:
-        kinds = [reward.type for reward in value]
-        for kind in ("Art", "InApp"):
-            if kinds.count(kind) > 1:
-                raise ValueError(f"at most one {kind} reward")
+        first: dict[str, int] = {}
+        for index, reward in enumerate(value):
+            if reward.type in first:
+                raise NestedError(
+                    (index, "type"),
+                    f"at most one {reward.type} reward: rewards[{first[reward.type]}] is one",
+                )
+            first[reward.type] = index
         return value
 
     @field_validator("timeWindow")
@@ -139,11 +152,10 @@ class ConfigFile(_Strict):
     def _unique_ids(cls, value: list[AchievementConfig]) -> list[AchievementConfig]:
         first: dict[str, int] = {}
         for index, achievement in enumerate(value):
-            if achievement.id in first:
-                raise ValueError(
-                    f"id {achievement.id!r} is used by achievements[{first[achievement.id]}]"
-                    f" and achievements[{index}]"
-                )
+            earlier = first.get(achievement.id)
+            if earlier is not None:
+                message = f"{achievement.id!r} is already the id of achievements[{earlier}]"
+                raise NestedError((index, "id"), message)
             first[achievement.id] = index
         return value
 

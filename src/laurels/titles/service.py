@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import InvalidConfig, NotFound
-from laurels.titles.schemas import ConfigFile, is_sandbox_name
+from laurels.titles.schemas import ConfigFile, NestedError, is_sandbox_name
 from laurels.titles.tables import config_versions, media, title_drafts, titles
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_ICON_BYTES = 1024 * 1024
 RANGES = {"gamerscore": "must be 0..200", "id": "must be 1..4294967295"}
+PATTERNS = {r"^\S+$": "must not contain spaces"}
+# Fields whose keys are names, not list indexes.
+MAPPINGS = {"localized"}
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,12 @@ class PublishResult:
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
-    """('achievements', 3, 'gamerscore') → 'achievements[3].gamerscore'."""
+    """('achievements', 3, 'gamerscore') → 'achievements[3].gamerscore'. A number is a
+    list index unless it is a key of a mapping (the file's top level, `localized`)."""
     path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    for previous, part in zip((None, *loc), loc, strict=False):
+        index = isinstance(part, int) and previous is not None and previous not in MAPPINGS
+        path += f"[{part}]" if index else (f".{part}" if path else str(part))
     return path or "(file)"
 
 
@@ -64,12 +70,32 @@ def _message(error: Any) -> str:
         "model_attributes_type": "must be a mapping of fields",
         "dict_type": "must be a mapping",
         "list_type": "must be a list",
+        "invalid_key": "is not a known field (names are strings)",
+        "string_pattern_mismatch": PATTERNS.get(
+            str(ctx.get("pattern")), f"must match {ctx.get('pattern')}"
+        ),
     }
     return known.get(kind) or str(error["msg"]).removeprefix("Value error, ")
 
 
+def _location(error: Any) -> tuple[int | str, ...]:
+    """Where the error is: the field, and below it the part a NestedError names."""
+    loc: tuple[int | str, ...] = tuple(error["loc"])
+    if loc and loc[-1] == "[key]":  # a mapping's key, not its value
+        return loc[:-1]
+    nested = error.get("ctx", {}).get("error")
+    return loc + nested.where if isinstance(nested, NestedError) else loc
+
+
 def validation_problems(exc: ValidationError) -> list[str]:
-    return [f"{field_path(error['loc'])}: {_message(error)}" for error in exc.errors()]
+    """One line per error, each naming the path of its field."""
+    problems = []
+    for error in exc.errors():
+        message = _message(error)
+        if error["loc"] and error["loc"][-1] == "[key]":
+            message = f"the name {message}"
+        problems.append(f"{field_path(_location(error))}: {message}")
+    return problems
 
 
 def parse_config(data: Any) -> ConfigFile:
@@ -106,6 +132,23 @@ def _read_png(base_dir: Path, reference: str, where: str) -> bytes:
     return data
 
 
+def image_fields(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Every image of a draft document: (the path of its field, the mapping that
+    holds it, its key there)."""
+    for i, achievement in enumerate(document["achievements"]):
+        yield f"achievements[{i}].icon", achievement, "icon"
+        for j, reward in enumerate(achievement["rewards"]):
+            yield f"achievements[{i}].rewards[{j}].image", reward, "image"
+
+
+def _stored_image(holder: dict[str, Any], key: str) -> str | None:
+    """The sha256 of a `media:<sha256>` reference, or None for anything else."""
+    reference = holder.get(key)
+    if isinstance(reference, str) and reference.startswith("media:"):
+        return reference.removeprefix("media:")
+    return None
+
+
 def resolve_images(config: ConfigFile, base_dir: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The draft document, with every PNG path replaced by `media:<sha256>`, and the
     PNGs to store. Raises InvalidConfig naming each bad reference."""
@@ -126,21 +169,17 @@ def resolve_images(config: ConfigFile, base_dir: Path) -> tuple[dict[str, Any], 
         pngs[digest] = data
         holder[key] = f"media:{digest}"
 
-    for i, achievement in enumerate(document["achievements"]):
-        resolve(achievement, "icon", f"achievements[{i}].icon")
-        for j, reward in enumerate(achievement["rewards"]):
-            resolve(reward, "image", f"achievements[{i}].rewards[{j}].image")
+    for where, holder, key in image_fields(document):
+        resolve(holder, key, where)
     if problems:
         raise InvalidConfig(problems)
     return document, pngs
 
 
-def media_references(document: dict[str, Any]) -> set[str]:
-    found: set[str] = set()
-    for achievement in document["achievements"]:
-        images = [achievement.get("icon")] + [r.get("image") for r in achievement["rewards"]]
-        found.update(i.removeprefix("media:") for i in images if i and i.startswith("media:"))
-    return found
+def media_references(document: dict[str, Any]) -> dict[str, str]:
+    """The path of each field that names a stored image → its sha256."""
+    found = {where: _stored_image(holder, key) for where, holder, key in image_fields(document)}
+    return {where: sha for where, sha in found.items() if sha is not None}
 
 
 async def import_config(
@@ -181,14 +220,18 @@ async def import_config(
 async def _check_media_exist(
     conn: AsyncConnection, document: dict[str, Any], new: set[str]
 ) -> None:
-    wanted = media_references(document) - new
+    """Raise InvalidConfig naming each field whose `media:<sha256>` is not stored."""
+    wanted = {where: sha for where, sha in media_references(document).items() if sha not in new}
     if not wanted:
         return
-    stored = set(
-        (await conn.execute(select(media.c.sha256).where(media.c.sha256.in_(wanted)))).scalars()
-    )
-    if missing := wanted - stored:
-        raise InvalidConfig([f"media:{sha}: no such stored image" for sha in sorted(missing)])
+    query = select(media.c.sha256).where(media.c.sha256.in_(set(wanted.values())))
+    stored = set((await conn.execute(query)).scalars())
+    if missing := [
+        f"{where}: no stored image media:{sha}"
+        for where, sha in wanted.items()
+        if sha not in stored
+    ]:
+        raise InvalidConfig(missing)
 
 
 async def _store_media(conn: AsyncConnection, pngs: dict[str, bytes], now_us: int) -> None:
