@@ -13,7 +13,20 @@ only until it expires or is revoked; it does not reveal the player's session tok
 any other player's data. The SDK keeps it on the device next to the queue it serves,
 in the queue file created with mode 0600 (readable by the player's own OS account
 only), so that updates queued while offline can be delivered by `laurels sync` after
-the game and its session have gone, without keeping the session token itself on disk.
+the game and its session have gone.
+
+A game that is offline from start to end has no credential yet: the SDK then keeps
+the player's session token in the same 0600 file, with the updates it queued, and only
+until a deliverer (`laurels sync`, or the game's next session) has exchanged it for a
+credential here or it has expired; then it is erased. Only a token that says it is
+that player's (`typ: "player"`, its `xuid`, this title and sandbox, an `exp`) is kept,
+never a game server's or one the SDK cannot read, and none while the player has a
+credential. For that window, whoever can read the player's files holds the session
+token itself, which also reads that player's progress and mints a credential until
+it expires (`laurels token --ttl`, 24 hours by default): no more than the game, run
+by the same account, can do. A credential the service refuses (revoked, expired) is
+erased from the file; its updates stay queued, and the player's next session (its
+token, online or kept as above) gets a new one.
 The studio revokes credentials one by one or per player and title (`laurels credentials
 revoke`): every service process reloads the revoked ids every
 `catalog_refresh_seconds` and then answers 401 to them, though a cached signature check

@@ -1,8 +1,12 @@
 """The sync agent behind `laurels sync`: delivers offline queues when no game runs.
 
 It speaks for no title, so it delivers with the delivery credentials stored in each
-queue file. It can run beside a game's worker on the same file: both take entries
-with expiring leases, so neither blocks, loses or duplicates the other's work.
+queue file. A game that was never online leaves its player's session token there
+instead: the agent exchanges it for a delivery credential while it is valid (the
+token is then erased, as it is once expired), and delivers with that. Updates with
+neither are kept and shown as blocked by `--status`. It can run beside a game's
+worker on the same file: both take entries with expiring leases, so neither blocks,
+loses or duplicates the other's work.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ def describe(path: Path, status: QueueStatus, settled: int | None = None) -> str
         + ("" if settled is None else f", {settled} delivered now")
     ]
     lines += [f"  dead letter: {reason}" for reason in status.last_reasons]
+    lines += [f"  blocked: {blocked.describe()}" for blocked in status.blocked]
     if status.last_error:
         lines.append(f"  last delivery error: {status.last_error}")
     return "\n".join(lines)
@@ -55,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.status:
             for path in paths:
                 queue = OfflineQueue(path)
+                queue.erase_expired_tokens()
                 print(describe(path, queue.status()))
                 queue.close()
             return 0

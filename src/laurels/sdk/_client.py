@@ -14,6 +14,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
@@ -37,6 +38,7 @@ from laurels.sdk._policy import (
     retry_after,
 )
 from laurels.sdk._queue import OfflineQueue, QueueStatus
+from laurels.sdk._token import Blocked, Speaks, read_claims, speaks_for, storable
 from laurels.sdk._worker import Worker
 
 log = logging.getLogger("laurels.sdk")
@@ -78,8 +80,9 @@ class _Engine:
         self.clock = clock
         self._credentialed: set[str] = set()
         self._credentialing: dict[str, asyncio.Task[None]] = {}  # one request per player
-        self._players: set[str] = set()  # whom the token speaks for: those updated with it
-        identity = Identity(self.service, sandbox, title_id, self.token, self._players)
+        self._last_token = token  # the provider's latest, for writes off the worker's loop
+        self._kept: set[tuple[str, str]] = set()  # (xuid, token) stored in the queue file
+        identity = Identity(self.service, sandbox, title_id, self.token)
 
         def build() -> Deliverer:
             http = httpx.AsyncClient(
@@ -89,11 +92,76 @@ class _Engine:
 
         self.worker = Worker(build, service=self.service, exit_timeout=exit_timeout)
 
+    def deliver_at_start(self) -> None:
+        """If the queue file holds updates for this service (of an earlier session,
+        perhaps never online), start the worker and try them all now, backoffs
+        waived: each goes with this session's token if it is that player's, else
+        with what the file holds for that player. Returns at once."""
+        try:
+            waiting = self.queue.pending_count(self.service)
+        except Exception as exc:  # the worker's own passes will meet it again
+            log.warning("cannot read the offline queue at start: %s", exc)
+            return
+        if waiting:
+            self.worker.submit(lambda d: d.run_once(force=True))
+
     async def token(self) -> str | None:
         if self._provider is None:
             return self._token
         value = self._provider()
-        return await value if inspect.isawaitable(value) else value
+        token = await value if inspect.isawaitable(value) else value
+        self._last_token = token
+        return token
+
+    def keep_token(self, xuid: str) -> None:
+        """(Any thread.) Keep this session's token in the queue file for the player,
+        if it says it is that player's and the file has no delivery credential for
+        them, so that `laurels sync` can exchange it for one once the network
+        returns, after the game has gone. Erased there once exchanged or expired."""
+        token = self._last_token
+        if token is None or (xuid, token) in self._kept:
+            return
+        claims = read_claims(token)
+        title_id, sandbox = self.title_id, self.sandbox
+        if claims is None or claims.expires_at is None:
+            return
+        if not storable(claims, xuid=xuid, title_id=title_id, sandbox=sandbox, now=self.clock()):
+            return
+        try:
+            if self.queue.save_session_token(
+                service=self.service,
+                sandbox=sandbox,
+                title_id=title_id,
+                xuid=xuid,
+                token=token,
+                expires_at=claims.expires_at,
+            ):
+                self._kept.add((xuid, token))
+        except Exception as exc:  # the update is on disk; only `laurels sync` is worse off
+            log.warning("cannot keep the session token of %s in the queue: %s", xuid, exc)
+
+    def status(self) -> QueueStatus:
+        """The queue file's status; updates this session's token can deliver are not
+        counted as blocked."""
+        state = self.queue.status()
+        return replace(state, blocked=tuple(b for b in state.blocked if not self._can(b)))
+
+    def _can(self, blocked: Blocked) -> bool:
+        token = self._last_token
+        if token is None or (blocked.service, blocked.sandbox, blocked.title_id) != (
+            self.service,
+            self.sandbox,
+            self.title_id,
+        ):
+            return False
+        verdict = speaks_for(
+            read_claims(token),
+            xuid=blocked.xuid,
+            title_id=self.title_id,
+            sandbox=self.sandbox,
+            now=self.clock(),
+        )
+        return verdict is Speaks.YES
 
     # -- updates -----------------------------------------------------------------
 
@@ -107,7 +175,6 @@ class _Engine:
         self, xuid: str, achievement_id: str, percent: int, achieved_at: float
     ) -> UpdateResult:
         """(Any thread.) Straight to disk, for a service known to be unreachable."""
-        self._players.add(xuid)
         self.write(xuid, achievement_id, percent, achieved_at)
         return UpdateResult("queued", 0, None, "offline")
 
@@ -119,7 +186,9 @@ class _Engine:
         achieved_at: float,
         not_before: float = 0.0,
     ) -> None:
-        """(Any thread.) Queue this client's update on disk; returns once it is there."""
+        """(Any thread.) Queue this client's update on disk, with this session's token
+        if nothing else could deliver it after the game (`keep_token`); returns once
+        both are there."""
         self.queue.enqueue(
             service=self.service,
             sandbox=self.sandbox,
@@ -131,11 +200,11 @@ class _Engine:
             achieved_at=achieved_at,
             not_before=not_before,
         )
+        self.keep_token(xuid)
 
     async def update(
         self, d: Deliverer, xuid: str, achievement_id: str, percent: int, achieved_at: float
     ) -> UpdateResult:
-        self._players.add(xuid)
         if d.offline:  # known unreachable: straight to disk, no connection attempt
             return await self._enqueue(xuid, achievement_id, percent, achieved_at, "offline")
         try:
@@ -353,11 +422,14 @@ class _Base:
             exit_timeout=exit_timeout,
             clock=clock,
         )
+        self._engine.deliver_at_start()
 
     def status(self) -> QueueStatus:
         """Pending and dead-letter counts of the queue file, the last rejection
-        reasons and the last delivery error. Reads the file; no network."""
-        return self._engine.queue.status()
+        reasons, the last delivery error, and the players whose updates nothing can
+        deliver now (`blocked`: no delivery credential, no valid session token, and
+        not this session's player), each saying what will. Reads the file; no network."""
+        return self._engine.status()
 
     def _update(
         self, xuid: object, achievement_id: object, percent_complete: object

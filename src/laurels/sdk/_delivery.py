@@ -18,32 +18,72 @@ import httpx
 
 from laurels.sdk._policy import Outcome, classify, iso_time, next_attempt, retry_after
 from laurels.sdk._queue import Entry, OfflineQueue
+from laurels.sdk._token import Refusal, Source, Speaks, on_refusal, read_claims, speaks_for
 
 log = logging.getLogger("laurels.sdk")
 MAX_ITEMS = 32  # the service's cap per request
 CONCURRENCY = 8
 OFFLINE_SECONDS = 5.0
 TokenSource = Callable[[], Awaitable[str | None]]
+Means = tuple[Source, str]
+NOTHING_DELIVERS = (
+    "no delivery credential or valid session token for player {xuid}: the player's next"
+    " game session of this title will deliver it"
+)
 
 
 @dataclass(frozen=True)
 class Identity:
-    """The title a game's client speaks for, and how it gets a session token.
-    `players` are the players the token speaks for (those the game updated with
-    it; None: any): a player's token sent for another player is a 403, which would
-    make that player's queued update a dead letter."""
+    """The title a game's client speaks for, and how it gets a session token. The
+    token is sent for the players it says it speaks for (`_token.speaks_for`), and
+    tried last for others when it says nothing readable: a player's token sent for
+    another player is a 403, which must not make that player's update a dead letter."""
 
     service: str
     sandbox: str
     title_id: int
     token: TokenSource
-    players: set[str] | None = None
 
-    def speaks_for(self, entry: Entry) -> bool:
+    def owns(self, entry: Entry) -> bool:
         own = (self.service, self.sandbox, self.title_id)
-        return own == (entry.service, entry.sandbox, entry.title_id) and (
-            self.players is None or entry.xuid in self.players
-        )
+        return own == (entry.service, entry.sandbox, entry.title_id)
+
+
+def credential_url(service: str, xuid: str) -> str:
+    return f"{service}/users/xuid({xuid})/delivery-credentials"
+
+
+def _player(entry: Entry) -> dict[str, Any]:
+    """The keyword arguments naming an entry's player in the queue's credential calls."""
+    return {
+        "service": entry.service,
+        "sandbox": entry.sandbox,
+        "title_id": entry.title_id,
+        "xuid": entry.xuid,
+    }
+
+
+def _issued(response: httpx.Response) -> tuple[str, str] | None:
+    """(credential, expiresAt) of the service's 201 to a credential request."""
+    if response.status_code != 201:
+        return None
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    credential = data.get("credential") if isinstance(data, dict) else None
+    if not isinstance(credential, str) or not credential:
+        return None
+    return credential, str(data.get("expiresAt", ""))
+
+
+def _from_service(response: httpx.Response) -> bool:
+    """Whether an error answer carries the service's JSON error body."""
+    try:
+        data = response.json()
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("source") == "achievements"
 
 
 def update_url(service: str, xuid: str, scid: str) -> str:
@@ -106,10 +146,14 @@ class Deliverer:
         # After a network error, updates go straight to the queue for a while
         # instead of each waiting on a connection attempt; any answer clears it.
         self.offline_until = 0.0
+        self._exchanging: dict[tuple[str, str, int, str], asyncio.Lock] = {}
+        self._refused: set[tuple[str, str]] = set()  # (token, xuid) the service refused
+        self._offered: set[tuple[str, str]] = set()  # (token, xuid) asked for a credential
 
     async def run_once(self, *, force: bool = False, limit: int = 512) -> int:
         """Deliver what is due now; returns how many entries were settled
         (delivered or dead-lettered). Network problems keep entries queued."""
+        await asyncio.to_thread(self.queue.erase_expired_tokens)
         entries = await asyncio.to_thread(self.queue.claim, limit=limit, force=force)
         if not entries:
             return 0
@@ -121,32 +165,99 @@ class Deliverer:
 
         return sum(await asyncio.gather(*(one(batch) for batch in _batches(entries))))
 
-    async def _credential(self, entry: Entry) -> str | None:
-        """The game's session token for its own title and players, else the stored delivery
-        credential of that player."""
+    async def _means(self, entry: Entry) -> Means | None:
+        """What to send a player's entries with, best first: the game's session token
+        if it says it is that player's; the player's delivery credential (a stored
+        session token is exchanged for one first); the stored session token itself
+        (if the exchange failed); the game's token if it may be that player's. None
+        when nothing on this device can deliver them. A player with no credential
+        gets one from the game's token when it is theirs (once per token), so a
+        credential that was refused and erased is replaced by the next session."""
+        live, verdict = await self._live_token(entry)
+        credential = await self._stored_credential(entry)
+        if verdict is Speaks.YES:
+            claims = read_claims(live)
+            mine = claims is not None and claims.kind == "player"  # (a server's gets none)
+            if mine and credential is None and (live, entry.xuid) not in self._offered:
+                self._offered.add((live, entry.xuid))
+                await self._exchange(entry, live)
+            return Source.SESSION, live
+        if credential is not None:
+            return Source.CREDENTIAL, credential
+        stored = await asyncio.to_thread(self.queue.session_token, **_player(entry))
+        if stored is not None:
+            return Source.STORED_TOKEN, stored
+        if verdict is Speaks.MAYBE and (live, entry.xuid) not in self._refused:
+            return Source.TRY, live
+        return None
+
+    async def _live_token(self, entry: Entry) -> tuple[str, Speaks]:
+        """The game's session token and whether it speaks for the entry's player."""
         own = self.identity
-        if own is not None and own.speaks_for(entry):
-            try:
-                token = await own.token()
-            except Exception as exc:  # a failing provider means: deliver with the credential
-                log.warning("token provider failed: %s", exc)
-                token = None
-            if token:
-                return token
-        return await asyncio.to_thread(
-            self.queue.credential,
-            service=entry.service,
-            sandbox=entry.sandbox,
-            title_id=entry.title_id,
+        if own is None or not own.owns(entry):
+            return "", Speaks.NO
+        try:
+            token = await own.token()
+        except Exception as exc:  # a failing provider means: deliver with the credential
+            log.warning("token provider failed: %s", exc)
+            token = None
+        if not token:
+            return "", Speaks.NO
+        claims = read_claims(token)
+        verdict = speaks_for(
+            claims,
             xuid=entry.xuid,
+            title_id=entry.title_id,
+            sandbox=entry.sandbox,
+            now=self.queue.clock(),
         )
+        return token, verdict
+
+    async def _stored_credential(self, entry: Entry) -> str | None:
+        """The player's delivery credential, exchanging the player's stored session
+        token for one if there is none yet (one exchange at a time per player)."""
+        player = _player(entry)
+        key = (entry.service, entry.sandbox, entry.title_id, entry.xuid)
+        async with self._exchanging.setdefault(key, asyncio.Lock()):
+            credential = await asyncio.to_thread(self.queue.credential, **player)
+            if credential is not None:
+                return credential
+            stored = await asyncio.to_thread(self.queue.session_token, **player)
+            return None if stored is None else await self._exchange(entry, stored)
+
+    async def _exchange(self, entry: Entry, token: str) -> str | None:
+        """Exchange a stored session token for the player's delivery credential, which
+        is stored while the token is erased. A refusal by the service (the token
+        expired, or is not that player's) erases the token; a network error or any
+        other answer keeps it and returns None."""
+        player = _player(entry)
+        try:
+            response = await self.http.post(
+                credential_url(entry.service, entry.xuid), json={}, headers=headers(token)
+            )
+        except httpx.HTTPError as exc:
+            log.info("cannot exchange the stored session token of %s: %s", entry.xuid, exc)
+            return None
+        issued = _issued(response)
+        if issued is not None:
+            credential, expires_at = issued
+            await asyncio.to_thread(
+                self.queue.save_credential, **player, credential=credential, expires_at=expires_at
+            )
+            log.info("stored session token of %s exchanged for a delivery credential", entry.xuid)
+            return credential
+        if response.status_code in (401, 403) and _from_service(response):
+            await asyncio.to_thread(self.queue.forget_session_token, **player, token=token)
+            log.info("stored session token of %s refused and erased", entry.xuid)
+        return None
 
     async def _deliver(self, batch: list[Entry]) -> int:
         first = batch[0]
-        token = await self._credential(first)
-        if token is None:
-            await self._retry(batch, None, "no token or delivery credential for this player")
+        means = await self._means(first)
+        if means is None:
+            await self._retry(batch, None, NOTHING_DELIVERS.format(xuid=first.xuid))
             return 0
+        source, token = means
         try:
             response = await self.http.post(
                 update_url(first.service, first.xuid, first.scid),
@@ -158,7 +269,34 @@ class Deliverer:
             await self._retry(batch, None, f"{type(exc).__name__}: {exc}")
             return 0
         self.offline_until = 0.0
+        if await self._refused_means(batch, source, token, response):
+            return 0
         return await self._settle(batch, response)
+
+    async def _refused_means(
+        self, batch: list[Entry], source: Source, token: str, response: httpx.Response
+    ) -> bool:
+        """Handle a 401/403 that refuses what the batch was sent with rather than the
+        update (`_token.on_refusal`); True if the batch stays queued for that."""
+        first, status = batch[0], response.status_code
+        action = on_refusal(source, status, from_service=_from_service(response))
+        if action is Refusal.SETTLE:
+            return False
+        note = f"the {source.value} was refused"
+        if action is Refusal.FORGET_CREDENTIAL:
+            await asyncio.to_thread(
+                self.queue.forget_credential, **_player(first), credential=token
+            )
+            note += " and erased: the player's next game session will replace it"
+        elif action is Refusal.FORGET_STORED_TOKEN:
+            await asyncio.to_thread(self.queue.forget_session_token, **_player(first), token=token)
+            note += " and erased"
+        elif source is Source.TRY:
+            self._refused.add((token, first.xuid))
+            note = f"the game's session token does not speak for player {first.xuid}"
+        log.info("queued updates of %s kept: %s", first.xuid, note)
+        await self._retry(batch, response, f"HTTP {status}: {_reason(response)}; {note}")
+        return True
 
     def went_offline(self) -> None:
         self.offline_until = time.monotonic() + OFFLINE_SECONDS

@@ -3,9 +3,10 @@
 An update is on disk before `enqueue` returns. Updates of one (service, sandbox,
 scid, xuid, achievement) coalesce to their maximum, so the queue never holds more
 rows than the local players' distinct achievements. Rows hold plain columns (no
-pickle) and the player's identity, never a session token; the narrow delivery
-credential the service issues is kept in the same file, which is created with
-mode 0600.
+pickle) and the player's identity. The narrow delivery credential the service
+issues is kept in the same file, which is created with mode 0600; so is, only until
+it has been exchanged for such a credential or has expired, the session token of a
+player who has none yet (the threat model is in `laurels.auth.credentials`).
 
 Several processes may use one file at once (a game's worker and `laurels sync`):
 every write is a short `BEGIN IMMEDIATE` transaction, and a deliverer takes rows
@@ -24,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
@@ -32,6 +33,7 @@ import platformdirs
 
 from laurels.sdk._exceptions import QueueError
 from laurels.sdk._policy import Queued, coalesce
+from laurels.sdk._token import Blocked
 
 LEASE_SECONDS = 60.0
 BUSY_TIMEOUT_MS = 30_000
@@ -105,6 +107,11 @@ CREATE TABLE IF NOT EXISTS credentials (
     xuid TEXT NOT NULL, credential TEXT NOT NULL, expires_at TEXT NOT NULL,
     PRIMARY KEY (service, sandbox, title_id, xuid)
 );
+CREATE TABLE IF NOT EXISTS session_tokens (
+    service TEXT NOT NULL, sandbox TEXT NOT NULL, title_id INTEGER NOT NULL,
+    xuid TEXT NOT NULL, token TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (service, sandbox, title_id, xuid)
+);
 """
 
 
@@ -148,6 +155,8 @@ class QueueStatus:
     dead_letters: int
     last_reasons: tuple[str, ...]
     last_error: str | None
+    # Players whose queued updates nothing on this device can deliver now, and why.
+    blocked: tuple[Blocked, ...] = ()
 
 
 ENTRY_COLUMNS = (
@@ -390,7 +399,22 @@ class OfflineQueue:
 
     def status(self, *, last: int = 5) -> QueueStatus:
         with self._reading() as conn:
-            return self._status(conn, last)
+            return replace(self._status(conn, last), blocked=self._blocked(conn))
+
+    def _blocked(self, conn: sqlite3.Connection) -> tuple[Blocked, ...]:
+        """Players with pending entries and neither a credential nor an unexpired
+        session token in this file."""
+        rows = conn.execute(
+            "SELECT p.service, p.sandbox, p.title_id, p.xuid, count(*), max(s.expires_at)"
+            " FROM pending p LEFT JOIN credentials c ON c.service = p.service"
+            " AND c.sandbox = p.sandbox AND c.title_id = p.title_id AND c.xuid = p.xuid"
+            " LEFT JOIN session_tokens s ON s.service = p.service AND s.sandbox = p.sandbox"
+            " AND s.title_id = p.title_id AND s.xuid = p.xuid"
+            " WHERE c.credential IS NULL AND (s.token IS NULL OR s.expires_at <= ?)"
+            " GROUP BY p.service, p.sandbox, p.title_id, p.xuid ORDER BY p.xuid",
+            (self.clock(),),
+        ).fetchall()
+        return tuple(Blocked(r[0], r[1], int(r[2]), r[3], int(r[4]), r[5]) for r in rows)
 
     def _status(self, conn: sqlite3.Connection, last: int) -> QueueStatus:
         pending = int(conn.execute("SELECT count(*) FROM pending").fetchone()[0])
@@ -428,6 +452,11 @@ class OfflineQueue:
         expires_at: str,
     ) -> None:
         with self._transaction() as conn:
+            conn.execute(  # exchanged: the session token has no more business here
+                "DELETE FROM session_tokens WHERE service=? AND sandbox=? AND title_id=?"
+                " AND xuid=?",
+                (service, sandbox, title_id, xuid),
+            )
             conn.execute(
                 "INSERT INTO credentials VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT"
                 " (service, sandbox, title_id, xuid) DO UPDATE SET"
@@ -444,12 +473,83 @@ class OfflineQueue:
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def forget_credential(self, *, service: str, sandbox: str, title_id: int, xuid: str) -> None:
+    def forget_credential(
+        self,
+        *,
+        service: str,
+        sandbox: str,
+        title_id: int,
+        xuid: str,
+        credential: str | None = None,
+    ) -> None:
+        """Erase the player's credential (only if it is still `credential`, when given:
+        another process may have stored a fresh one meanwhile)."""
         with self._transaction() as conn:
             conn.execute(
-                "DELETE FROM credentials WHERE service=? AND sandbox=? AND title_id=? AND xuid=?",
-                (service, sandbox, title_id, xuid),
+                "DELETE FROM credentials WHERE service=? AND sandbox=? AND title_id=? AND xuid=?"
+                " AND (? IS NULL OR credential = ?)",
+                (service, sandbox, title_id, xuid, credential, credential),
             )
+
+    def save_session_token(
+        self, *, service: str, sandbox: str, title_id: int, xuid: str, token: str, expires_at: float
+    ) -> bool:
+        """Keep a player's session token for a deliverer to exchange for a delivery
+        credential, unless the file holds a credential for that player already or a
+        token that expires later. True if it is stored now. The caller checks that the
+        token is that player's (`_token.storable`)."""
+        with self._transaction() as conn:
+            self._erase_expired_tokens(conn)
+            have = conn.execute(
+                "SELECT 1 FROM credentials WHERE service=? AND sandbox=? AND title_id=? AND xuid=?",
+                (service, sandbox, title_id, xuid),
+            ).fetchone()
+            if have is not None:
+                return False
+            done = conn.execute(
+                "INSERT INTO session_tokens VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT"
+                " (service, sandbox, title_id, xuid) DO UPDATE SET token = excluded.token,"
+                " expires_at = excluded.expires_at WHERE excluded.expires_at > expires_at",
+                (service, sandbox, title_id, xuid, token, expires_at),
+            )
+            return done.rowcount > 0
+
+    def session_token(self, *, service: str, sandbox: str, title_id: int, xuid: str) -> str | None:
+        """The player's stored session token, if it has not expired by this clock."""
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT token FROM session_tokens WHERE service=? AND sandbox=? AND title_id=?"
+                " AND xuid=? AND expires_at > ?",
+                (service, sandbox, title_id, xuid, self.clock()),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def forget_session_token(
+        self, *, service: str, sandbox: str, title_id: int, xuid: str, token: str
+    ) -> None:
+        """Erase the player's stored session token if it is still `token`."""
+        with self._transaction() as conn:
+            conn.execute(
+                "DELETE FROM session_tokens WHERE service=? AND sandbox=? AND title_id=?"
+                " AND xuid=? AND token=?",
+                (service, sandbox, title_id, xuid, token),
+            )
+
+    def erase_expired_tokens(self) -> int:
+        """Erase the stored session tokens that have expired; returns how many (a
+        read first, so a file without any costs no write)."""
+        with self._reading() as conn:
+            found = conn.execute(
+                "SELECT 1 FROM session_tokens WHERE expires_at <= ? LIMIT 1", (self.clock(),)
+            ).fetchone()
+        if found is None:
+            return 0
+        with self._transaction() as conn:
+            return self._erase_expired_tokens(conn)
+
+    def _erase_expired_tokens(self, conn: sqlite3.Connection) -> int:
+        done = conn.execute("DELETE FROM session_tokens WHERE expires_at <= ?", (self.clock(),))
+        return int(done.rowcount)
 
     def close(self) -> None:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
