@@ -2,13 +2,21 @@
 from the `activity` and `title_players` rows the unlock transaction writes and shown
 with the published definitions.
 
-Both are walked in pages over a snapshot. The first page fixes a ceiling, the
-newest activity id of the player at that moment; its continuation token carries the
-ceiling and the sort key of the last item served (keyset paging). Every later page
-reads only rows at or below the ceiling and after that key, so an unlock during a
-walk neither appears in it nor moves anything: a walk never repeats or skips an
-item, and `totalRecords` holds still. Tokens are signed with HMAC-SHA256 under a key
-of their own (a token of the achievement list is no token here); any change is a 400.
+Both are walked in pages over a snapshot, in commit order. Activity rows are keyed
+by (txid, id) as the outbox is (`progress.tables.activity`): on PostgreSQL ids are
+handed out at insert, so a row with a smaller id can commit after one with a larger
+id, and an id ceiling would let it into a walk that began before it committed. The
+first page fixes a `Ceiling`: the newest key the player has in that page's snapshot,
+and the transactions that were still running below it (a PostgreSQL snapshot's
+in-progress list, at most `MAX_RUNNING` of them; with more, the ceiling falls back to
+the newest key older than every running transaction). The rows of a walk are those at
+or below the key and not written by those transactions: exactly what the first page
+saw. Its continuation token carries the ceiling and the sort key of the last item
+served (keyset paging); every later page reads only that walk's rows after that key,
+so an unlock that commits during a walk, in any order, neither appears in it nor moves
+anything: a walk never repeats or skips an item, and `totalRecords` holds still.
+Tokens are signed with HMAC-SHA256 under a key of their own (a token of the
+achievement list is no token here); any change is a 400.
 """
 
 from __future__ import annotations
@@ -19,7 +27,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import (
+    BigInteger,
+    Select,
+    String,
+    func,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.auth.service import Principal
@@ -38,7 +55,10 @@ from laurels.titles.schemas import AchievementConfig
 DEFAULT_PAGE = 25
 DEFAULT_PLATFORM = "PC"
 MAC_BYTES = 16
+# Transactions running when a walk began that its token may name (see Ceiling).
+MAX_RUNNING = 64
 Key = tuple[int | str, ...]
+RowKey = tuple[int, int]  # (txid, id) of an activity row
 Definition = tuple[PublishedTitle, AchievementConfig]
 
 
@@ -46,28 +66,47 @@ Definition = tuple[PublishedTitle, AchievementConfig]
 
 
 @dataclass(frozen=True)
+class Ceiling:
+    """The activity rows a walk sees: keys (txid, id) up to `key`, less those of the
+    transactions in `running` (running when the walk began, so not seen then)."""
+
+    key: RowKey
+    running: tuple[int, ...] = ()
+
+
+NOTHING = Ceiling((0, 0))
+
+
+@dataclass(frozen=True)
 class Walk:
-    """Where a walk is: which query it belongs to, the newest activity id it sees,
-    and the sort key of the last item served."""
+    """Where a walk is: which query it belongs to, the rows it sees, and the sort
+    key of the last item served."""
 
     scope: str
-    ceiling: int
+    ceiling: Ceiling
     after: Key
 
 
 def token_key(paging_key: bytes) -> bytes:
-    return hashlib.sha256(b"laurels-activity:" + paging_key).digest()
+    # v2: walks are in (txid, id) order; a token of the id-ordered walks is no token
+    return hashlib.sha256(b"laurels-activity-v2:" + paging_key).digest()
 
 
 def encode_walk(walk: Walk, key: bytes) -> str:
-    body = json.dumps([walk.scope, walk.ceiling, list(walk.after)], separators=(",", ":"))
-    return paging.seal(body.encode(), key)
+    ceiling = walk.ceiling
+    body = [walk.scope, list(ceiling.key), list(ceiling.running), list(walk.after)]
+    return paging.seal(json.dumps(body, separators=(",", ":")).encode(), key)
 
 
 def decode_walk(token: str, key: bytes) -> Walk:
     """The walk a token carries; BadRequest when it was altered or is not ours."""
-    scope, ceiling, after = json.loads(paging.unseal(token, key))
-    return Walk(scope, ceiling, tuple(after))
+    try:
+        scope, top, running, after = json.loads(paging.unseal(token, key))
+        txid, row = top
+        ceiling = Ceiling((int(txid), int(row)), tuple(int(x) for x in running))
+        return Walk(str(scope), ceiling, tuple(after))
+    except (TypeError, ValueError):  # signed by us, so only ever an older shape
+        raise BadRequest("continuationToken is not valid") from None
 
 
 def resume(token: str | None, key: bytes, scope: str) -> Walk | None:
@@ -78,6 +117,13 @@ def resume(token: str | None, key: bytes, scope: str) -> Walk | None:
     if walk.scope != scope:
         raise BadRequest("continuationToken belongs to another query")
     return walk
+
+
+def _row_key(after: Key) -> RowKey:
+    """The feed key a token's `after` holds; BadRequest for another shape."""
+    if len(after) != 2 or not all(isinstance(part, int) for part in after):
+        raise BadRequest("continuationToken is not valid")
+    return int(after[0]), int(after[1])
 
 
 # --- who sees what ---------------------------------------------------------------------
@@ -96,31 +142,81 @@ def reading_scope(principal: Principal, *, xuid: str, title_id: int | None) -> i
 
 @dataclass(frozen=True, slots=True)
 class ActivityRow:
+    txid: int
     id: int
     scid: str
     title_id: int
     achievement_id: str
     time_unlocked: int  # microseconds
 
+    @property
+    def key(self) -> RowKey:
+        return self.txid, self.id
 
-def _player_rows(sandbox: str, xuid: str, ceiling: int) -> Select[Any]:
-    return select(
+
+_key_column = tuple_(activity.c.txid, activity.c.id)
+_PG_SNAPSHOT = literal_column("pg_current_snapshot()::text", String).label("snapshot")
+
+
+def _key_literal(key: RowKey) -> Any:
+    return tuple_(literal(key[0], BigInteger), literal(key[1], BigInteger))
+
+
+def _player_rows(sandbox: str, xuid: str, ceiling: Ceiling) -> Select[Any]:
+    query = select(
+        activity.c.txid,
         activity.c.id,
         activity.c.scid,
         activity.c.title_id,
         activity.c.achievement_id,
         activity.c.time_unlocked,
-    ).where(activity.c.sandbox == sandbox, activity.c.xuid == xuid, activity.c.id <= ceiling)
-
-
-async def newest_activity_id(conn: AsyncConnection, *, sandbox: str, xuid: str) -> int:
-    """The player's newest activity id in the sandbox; 0 when it has none."""
-    newest = await conn.scalar(
-        select(func.max(activity.c.id)).where(
-            activity.c.sandbox == sandbox, activity.c.xuid == xuid
-        )
+    ).where(
+        activity.c.sandbox == sandbox,
+        activity.c.xuid == xuid,
+        _key_column <= _key_literal(ceiling.key),
     )
-    return int(newest or 0)
+    if ceiling.running:
+        query = query.where(activity.c.txid.not_in(ceiling.running))
+    return query
+
+
+def _newest(sandbox: str, xuid: str) -> Select[Any]:
+    return (
+        select(activity.c.txid, activity.c.id)
+        .where(activity.c.sandbox == sandbox, activity.c.xuid == xuid)
+        .order_by(activity.c.txid.desc(), activity.c.id.desc())
+        .limit(1)
+    )
+
+
+async def walk_ceiling(conn: AsyncConnection, *, sandbox: str, xuid: str) -> Ceiling:
+    """The rows of the player's activity in the sandbox that a walk starting now
+    sees: every committed one (NOTHING when there is none)."""
+    if conn.dialect.name != "postgresql":  # one writer at a time: ids are commit order
+        row = (await conn.execute(_newest(sandbox, xuid))).first()
+        return NOTHING if row is None else Ceiling((int(row.txid), int(row.id)))
+    newest = _newest(sandbox, xuid).subquery()
+    # One statement, so the snapshot is the one the newest row was read in.
+    query = select(_PG_SNAPSHOT, newest.c.txid, newest.c.id)
+    row = (await conn.execute(query.select_from(newest))).first()
+    if row is None:
+        return NOTHING
+    return await _settle(conn, (int(row.txid), int(row.id)), row.snapshot, sandbox, xuid)
+
+
+async def _settle(
+    conn: AsyncConnection, key: RowKey, snapshot: str, sandbox: str, xuid: str
+) -> Ceiling:
+    """The ceiling at `key` for a PostgreSQL snapshot ("xmin:xmax:xip,..."): the
+    transactions running below the key are left out; when there are more than a
+    token may carry, the ceiling drops to the newest key of a settled transaction."""
+    xmin, _, listed = snapshot.split(":")
+    running = tuple(sorted(x for x in map(int, filter(None, listed.split(","))) if x < key[0]))
+    if len(running) <= MAX_RUNNING:
+        return Ceiling(key, running)
+    query = _newest(sandbox, xuid).where(activity.c.txid < literal(int(xmin), BigInteger))
+    row = (await conn.execute(query)).first()
+    return NOTHING if row is None else Ceiling((int(row.txid), int(row.id)))
 
 
 async def read_feed(
@@ -128,27 +224,28 @@ async def read_feed(
     *,
     sandbox: str,
     xuid: str,
-    ceiling: int,
-    before: int | None,
+    ceiling: Ceiling,
+    before: RowKey | None,
     title_id: int | None,
     limit: int,
 ) -> tuple[list[ActivityRow], int]:
-    """Up to `limit` unlocks at or below `ceiling` and below `before`, newest first,
-    and how many there are at or below `ceiling` in all."""
+    """Up to `limit` unlocks of the walk under `ceiling` with keys below `before`,
+    newest first, and how many the walk has in all."""
     query = _player_rows(sandbox, xuid, ceiling)
     if title_id is not None:
         query = query.where(activity.c.title_id == title_id)
     total = await conn.scalar(select(func.count()).select_from(query.subquery()))
     if before is not None:
-        query = query.where(activity.c.id < before)
-    rows = await conn.execute(query.order_by(activity.c.id.desc()).limit(limit))
+        query = query.where(_key_column < _key_literal(before))
+    newest_first = query.order_by(activity.c.txid.desc(), activity.c.id.desc())
+    rows = await conn.execute(newest_first.limit(limit))
     return [ActivityRow(*row) for row in rows], int(total or 0)
 
 
 async def read_unlocks(
-    conn: AsyncConnection, *, sandbox: str, xuid: str, ceiling: int, scid: str | None
+    conn: AsyncConnection, *, sandbox: str, xuid: str, ceiling: Ceiling, scid: str | None
 ) -> dict[str, dict[str, int]]:
-    """scid → {achievement id → time unlocked} of the unlocks at or below `ceiling`."""
+    """scid → {achievement id → time unlocked} of the walk's unlocks under `ceiling`."""
     query = _player_rows(sandbox, xuid, ceiling)
     if scid is not None:
         query = query.where(activity.c.scid == scid)
@@ -273,14 +370,14 @@ class ActivityReader:
             ceiling = (
                 walk.ceiling
                 if walk
-                else await newest_activity_id(conn, sandbox=principal.sandbox, xuid=xuid)
+                else await walk_ceiling(conn, sandbox=principal.sandbox, xuid=xuid)
             )
             rows, total = await read_feed(
                 conn,
                 sandbox=principal.sandbox,
                 xuid=xuid,
                 ceiling=ceiling,
-                before=int(walk.after[0]) if walk else None,
+                before=_row_key(walk.after) if walk else None,
                 title_id=title_id,
                 limit=query.max_items + 1,
             )
@@ -289,7 +386,7 @@ class ActivityReader:
             stats = await read_stats(conn, sandbox=principal.sandbox, scids=scids)
         token = None
         if len(rows) > query.max_items:
-            token = encode_walk(Walk(scope, ceiling, (page[-1].id,)), self._key)
+            token = encode_walk(Walk(scope, ceiling, page[-1].key), self._key)
         items = await self._render(principal, xuid, page, stats, context_for)
         return {"activityItems": items, "pagingInfo": page_info(token, total)}
 
@@ -367,11 +464,9 @@ class ActivityReader:
 
     async def _history_rows(
         self, sandbox: str, xuid: str, walk: Walk | None, scid: str | None
-    ) -> tuple[int, dict[str, dict[str, int]], dict[str, int]]:
+    ) -> tuple[Ceiling, dict[str, dict[str, int]], dict[str, int]]:
         async with self._db.read() as conn:
-            ceiling = (
-                walk.ceiling if walk else await newest_activity_id(conn, sandbox=sandbox, xuid=xuid)
-            )
+            ceiling = walk.ceiling if walk else await walk_ceiling(conn, sandbox=sandbox, xuid=xuid)
             unlocks = await read_unlocks(
                 conn, sandbox=sandbox, xuid=xuid, ceiling=ceiling, scid=scid
             )
