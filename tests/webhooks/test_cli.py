@@ -122,3 +122,19 @@ async def test_bad_input_changes_nothing(db: Database, database_url: str) -> Non
     assert await _endpoints(db) == []
     empty = await asyncio.to_thread(laurels, database_url, "webhooks", "deliveries")
     assert (empty.returncode, empty.stdout) == (0, "no webhook deliveries\n")
+
+
+@pytest.mark.slow
+async def test_the_same_url_twice_is_refused(db: Database, database_url: str) -> None:
+    await publish_config(db, title_config(3))
+    add = ["webhooks", "add", "--title-id", "1234", "--sandbox", "DEV.1"]
+    first = await asyncio.to_thread(laurels, database_url, *add, "http://127.0.0.1:9/hook")
+    assert first.returncode == 0, first.stderr
+    again = await asyncio.to_thread(laurels, database_url, *add, "HTTP://127.0.0.1:9/hook")
+    assert again.returncode == 1
+    assert again.stdout == ""
+    assert again.stderr == (
+        "laurels: title 1234 already has an endpoint for http://127.0.0.1:9/hook in DEV.1; "
+        "see `laurels webhooks list`, remove it first to replace it\n"
+    )
+    assert len(await _endpoints(db)) == 1
