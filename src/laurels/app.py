@@ -14,14 +14,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from laurels import __version__
 from laurels.activity import routes as activity_routes
 from laurels.auth import routes as auth_routes
 from laurels.errors import LaurelsError, RateLimited, Unavailable
 from laurels.metrics import CONTENT_TYPE
+from laurels.openapi import publish
 from laurels.progress import routes as progress_routes
-from laurels.progress.schemas import UpdateBody
+from laurels.progress.schemas import UpdateBody, error_responses
 from laurels.realtime import routes as realtime_routes
 from laurels.runtime import start_runtime
 from laurels.settings import Settings
@@ -61,9 +63,26 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_body(400, 4000, f"{where}: {first['msg']}")
 
 
-async def _http_error(_: Request, exc: Exception) -> Response:
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods some route serves at the request's path, for `Allow`."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    return error_body(exc.status_code, 4000 if exc.status_code < 500 else 5000, str(exc.detail))
+    response = error_body(exc.status_code, 4000 if exc.status_code < 500 else 5000, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:  # RFC 9110: a 405 lists the methods the resource has
+        response.headers["Allow"] = allowed_methods(request)
+    return response
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:
@@ -109,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(realtime_routes.router)
     app.include_router(activity_routes.router)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], responses=error_responses(503))
     async def healthz(request: Request) -> dict[str, str]:
         try:
             await request.app.state.runtime.db.ping()
@@ -117,17 +136,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise Unavailable("the database is unreachable") from exc
         return {"status": "ok"}
 
-    @app.get("/metrics", tags=["operations"], response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics(request: Request) -> Response:
         """This process's metrics in the Prometheus text format."""
         exposition = request.app.state.runtime.metrics.exposition()
         return Response(exposition, media_type=CONTENT_TYPE)
 
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
@@ -136,5 +160,5 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         body = UpdateBody.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(body.pop("$defs", {}))
         components["UpdateBody"] = body
-        app.openapi_schema = schema
+        app.openapi_schema = publish(schema, settings)
     return app.openapi_schema

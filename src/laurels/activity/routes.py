@@ -11,26 +11,29 @@ from fastapi.responses import JSONResponse
 from laurels.activity.schemas import ActivityPage, TitleHistoryPage
 from laurels.activity.service import DEFAULT_PAGE, ActivityReader, PageQuery
 from laurels.progress.reads import MAX_PAGE
-from laurels.progress.routes import ERRORS, authorize, render_context
+from laurels.progress.routes import (
+    READ_ERRORS,
+    ContinuationToken,
+    XuidPath,
+    authorize,
+    render_context,
+)
 from laurels.runtime import Runtime
 
 router = APIRouter(tags=["activity"])
 
 MaxItems = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"1..{MAX_PAGE}")]
 TitleFilter = Annotated[int | None, Query(ge=1, le=0xFFFFFFFF, description="Only this title")]
-ContinuationToken = Annotated[
-    str | None, Query(max_length=8192, description="From the previous page's pagingInfo")
-]
 
 
 def _reader(rt: Runtime) -> ActivityReader:
     return ActivityReader(rt.db, rt.catalog, rt.paging_key)
 
 
-@router.get("/users/xuid({xuid})/activity", response_model=ActivityPage, responses=ERRORS)
+@router.get("/users/xuid({xuid})/activity", response_model=ActivityPage, responses=READ_ERRORS)
 async def activity_feed(
     request: Request,
-    xuid: str,
+    xuid: XuidPath,
     titleId: TitleFilter = None,
     maxItems: MaxItems = DEFAULT_PAGE,
     continuationToken: ContinuationToken = None,
@@ -44,10 +47,12 @@ async def activity_feed(
     return JSONResponse(page)
 
 
-@router.get("/users/xuid({xuid})/history/titles", response_model=TitleHistoryPage, responses=ERRORS)
+@router.get(
+    "/users/xuid({xuid})/history/titles", response_model=TitleHistoryPage, responses=READ_ERRORS
+)
 async def title_history(
     request: Request,
-    xuid: str,
+    xuid: XuidPath,
     maxItems: MaxItems = DEFAULT_PAGE,
     continuationToken: ContinuationToken = None,
 ) -> Response:

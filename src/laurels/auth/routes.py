@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from laurels.auth.credentials import DAY_SECONDS, issue_credential, may_issue
-from laurels.progress.routes import ERRORS, authorize
+from laurels.progress.routes import READ_ERRORS, XuidPath, authorize
 
 router = APIRouter(tags=["delivery credentials"])
 
@@ -25,9 +25,9 @@ class DeliveryCredentialBody(BaseModel):
     "/users/xuid({xuid})/delivery-credentials",
     status_code=201,
     response_model=DeliveryCredentialBody,
-    responses=ERRORS,
+    responses=READ_ERRORS,
 )
-async def create_delivery_credential(request: Request, xuid: str) -> Response:
+async def create_delivery_credential(request: Request, xuid: XuidPath) -> Response:
     """A long-lived credential that may only post progress updates for this player,
     title and sandbox, for delivering updates queued offline after the session token
     expired. Needs the player's own token; any body is ignored."""

@@ -3,9 +3,10 @@ feature, shape the response."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from laurels.auth.service import Principal, parse_authorization
@@ -17,10 +18,17 @@ from laurels.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from laurels.progress.identifiers import parse_scid, parse_xuid
+from laurels.progress.identifiers import (
+    MAX_TITLE_ID,
+    SCID_PATTERN,
+    XUID_PATTERN,
+    numeral_pattern,
+    parse_scid,
+    parse_xuid,
+)
 from laurels.progress.policy import refuse_retail
 from laurels.progress.reads import MAX_PAGE, ORDERS, ListQuery
-from laurels.progress.schemas import AchievementsPage, ErrorBody, RateLimitBody
+from laurels.progress.schemas import AchievementsPage, error_responses
 from laurels.progress.service import reset_player
 from laurels.progress.views import RenderContext, context_for
 from laurels.runtime import Runtime
@@ -29,10 +37,42 @@ from laurels.titles.catalog import PublishedTitle
 
 router = APIRouter(tags=["achievements"])
 CONTRACT_VERSIONS = {"2"}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    **{status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 415)},
-    429: {"model": RateLimitBody},
-}
+# What every authorized route may answer besides its own errors (authorize()).
+AUTHORIZED = (400, 401, 403, 429, 503)
+READ_ERRORS = error_responses(*AUTHORIZED)
+
+
+def any_case(word: str) -> str:
+    """A pattern matching `word` in any ASCII case ("ab" → "[Aa][Bb]")."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+# The published bounds; the parsers below check the same patterns (so the schema is
+# the truth), then say in words what was wrong.
+XuidPath = Annotated[
+    str,
+    Path(
+        description="Decimal uint64",
+        json_schema_extra={"pattern": XUID_PATTERN, "maxLength": 20},
+    ),
+]
+ScidPath = Annotated[
+    str, Path(description="The title's SCID, a GUID", json_schema_extra={"pattern": SCID_PATTERN})
+]
+TOKEN_PATTERN = r"^(?:[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?$"  # empty: no token
+ContinuationToken = Annotated[
+    str | None,
+    Query(
+        max_length=8192,
+        description="From the previous page's pagingInfo; opaque and tamper-evident",
+        json_schema_extra={"pattern": TOKEN_PATTERN},
+    ),
+]
+TITLE_ID = f"0*{numeral_pattern(MAX_TITLE_ID)}"
+TITLE_IDS = re.compile(f"^{TITLE_ID}(?:,{TITLE_ID}){{0,49}}$")
+TYPE = f"(?:{any_case('Persistent')}|{any_case('Challenge')})"
+TYPES = re.compile(f"^(?:{TYPE}(?:,{TYPE})*)?$")
+ORDER = re.compile("^(?:" + "|".join(any_case(order) for order in ORDERS.values()) + ")$")
 
 
 def runtime(request: Request) -> Runtime:
@@ -89,10 +129,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 @router.post(
     "/users/xuid({xuid})/achievements/{scid}/update",
     status_code=200,
+    response_class=Response,
     responses={
         200: {"description": "Something changed (empty body)"},
         304: {"description": "Nothing changed (empty body)"},
-        **ERRORS,
+        **error_responses(*AUTHORIZED, 404, 409, 413, 415),
     },
     openapi_extra={
         "requestBody": {
@@ -103,7 +144,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         }
     },
 )
-async def update_achievements(request: Request, xuid: str, scid: str) -> Response:
+async def update_achievements(request: Request, xuid: XuidPath, scid: ScidPath) -> Response:
     """Raise progress of 1..N achievements; 200 if any changed, 304 if none did."""
     metrics = runtime(request).metrics
     try:
@@ -129,48 +170,60 @@ def render_context(request: Request, titles: list[PublishedTitle]) -> RenderCont
 
 
 def _title_ids(text: str) -> tuple[int, ...]:
-    try:
-        ids = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise BadRequest("titleId must be comma-separated decimal title ids") from None
-    if not ids or any(not 0 < i <= 0xFFFFFFFF for i in ids) or len(ids) > 50:
-        raise BadRequest("titleId must name 1..50 decimal title ids")
-    return tuple(dict.fromkeys(ids))
+    if not TITLE_IDS.fullmatch(text):
+        raise BadRequest("titleId must name 1..50 comma-separated decimal ids of 1..4294967295")
+    return tuple(dict.fromkeys(int(part) for part in text.split(",")))
 
 
 def _types(text: str | None) -> frozenset[str] | None:
     if not text:
         return None
+    if not TYPES.fullmatch(text):
+        raise BadRequest("types must be Persistent and/or Challenge, comma-separated")
     names = {"persistent": "Persistent", "challenge": "Challenge"}
-    try:
-        return frozenset(names[part.strip().lower()] for part in text.split(","))
-    except KeyError:
-        raise BadRequest("types must be Persistent and/or Challenge") from None
+    return frozenset(names[part.lower()] for part in text.split(","))
 
 
 def _order(text: str | None) -> str:
     if text is None:
         return "Unordered"
-    try:
-        return ORDERS[text.lower()]
-    except KeyError:
-        raise BadRequest("orderBy must be Unordered, Title, UnlockTime or EndingSoon") from None
+    if not ORDER.fullmatch(text):
+        raise BadRequest("orderBy must be Unordered, Title, UnlockTime or EndingSoon")
+    return ORDERS[text.lower()]
 
 
-@router.get("/users/xuid({xuid})/achievements", response_model=AchievementsPage, responses=ERRORS)
+@router.get(
+    "/users/xuid({xuid})/achievements", response_model=AchievementsPage, responses=READ_ERRORS
+)
 async def list_achievements(
     request: Request,
-    xuid: str,
-    titleId: Annotated[str, Query(description="Comma-separated decimal title ids")],
-    types: Annotated[str | None, Query(description="Persistent and/or Challenge")] = None,
+    xuid: XuidPath,
+    titleId: Annotated[
+        str,
+        Query(
+            description="1..50 comma-separated decimal title ids",
+            json_schema_extra={"pattern": TITLE_IDS.pattern},
+        ),
+    ],
+    types: Annotated[
+        str | None,
+        Query(
+            description="Persistent and/or Challenge, comma-separated (any case)",
+            json_schema_extra={"pattern": TYPES.pattern},
+        ),
+    ] = None,
     unlockedOnly: bool = False,
     possibleOnly: bool = False,
     orderBy: Annotated[
-        str | None, Query(description="Unordered, Title, UnlockTime or EndingSoon (any case)")
+        str | None,
+        Query(
+            description="Unordered, Title, UnlockTime or EndingSoon (any case)",
+            json_schema_extra={"pattern": ORDER.pattern},
+        ),
     ] = None,
     maxItems: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
     skipItems: Annotated[int, Query(ge=0)] = 0,
-    continuationToken: Annotated[str | None, Query(max_length=8192)] = None,
+    continuationToken: ContinuationToken = None,
 ) -> Response:
     rt, principal, player = await authorize(request, xuid)
     query = ListQuery(
@@ -195,9 +248,20 @@ async def list_achievements(
 @router.get(
     "/users/xuid({xuid})/achievements/{scid}/{achievementId}",
     response_model=AchievementsPage,
-    responses=ERRORS,
+    responses=error_responses(*AUTHORIZED, 404),
 )
-async def get_achievement(request: Request, xuid: str, scid: str, achievementId: str) -> Response:
+async def get_achievement(
+    request: Request,
+    xuid: XuidPath,
+    scid: ScidPath,
+    achievementId: Annotated[
+        str,
+        Path(
+            description="An id of the title's configuration (percent-encoded)",
+            json_schema_extra={"minLength": 1, "maxLength": 64},
+        ),
+    ],
+) -> Response:
     rt, principal, player = await authorize(request, xuid)
     scid = _scid(scid)
     title = await rt.catalog.by_scid(principal.sandbox, scid)
@@ -208,9 +272,13 @@ async def get_achievement(request: Request, xuid: str, scid: str, achievementId:
 
 
 @router.delete(
-    "/users/xuid({xuid})/achievements/{scid}", status_code=204, responses=ERRORS, tags=["testing"]
+    "/users/xuid({xuid})/achievements/{scid}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(*AUTHORIZED, 404),
+    tags=["testing"],
 )
-async def reset_achievements(request: Request, xuid: str, scid: str) -> Response:
+async def reset_achievements(request: Request, xuid: XuidPath, scid: ScidPath) -> Response:
     """Erase a player's data for the title (game-server credential; DEV.* only)."""
     rt, principal, player = await authorize(request, xuid)
     principal.require_server("resetting a player")

@@ -4,27 +4,72 @@ built as plain dicts on the hot path."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from laurels.progress.identifiers import (
+    CANONICAL_XUID_PATTERN,
+    MAX_TITLE_ID,
+    SCID_PATTERN,
+)
 
 
 class UpdateItem(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    percentComplete: int
+    # 1..100; above 100 acts as 100 (policy.clamp_percent), so the schema sets no maximum.
+    percentComplete: Annotated[
+        int,
+        Field(
+            json_schema_extra={"minimum": 1},
+            description=(
+                "An integer literal (not 100.0) of 1..100; 100 unlocks; above 100 acts "
+                "as 100; progress only increases"
+            ),
+        ),
+    ]
     # Laurels extension: when the player earned it (offline deliveries); ISO-8601 UTC.
-    timeAchieved: Annotated[str, StringConstraints(max_length=40)] | None = None
+    timeAchieved: (
+        Annotated[
+            str,
+            StringConstraints(max_length=40),
+            Field(
+                json_schema_extra={"format": "date-time"},
+                description="When the player earned it, with its UTC offset (offline updates)",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class UpdateBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     action: Literal["progressUpdate"] = "progressUpdate"
-    serviceConfigId: Annotated[str, StringConstraints(max_length=64)]
-    titleId: int
-    userId: Annotated[str, StringConstraints(max_length=24)]
+    serviceConfigId: Annotated[
+        str,
+        StringConstraints(max_length=64),
+        Field(json_schema_extra={"pattern": SCID_PATTERN}, description="The path's SCID"),
+    ]
+    titleId: Annotated[
+        int,
+        Field(
+            json_schema_extra={"minimum": 1, "maximum": MAX_TITLE_ID},
+            description="The title that owns the SCID",
+        ),
+    ]
+    userId: Annotated[
+        str,
+        StringConstraints(max_length=24),
+        Field(
+            json_schema_extra={"pattern": CANONICAL_XUID_PATTERN, "maxLength": 20},
+            description="The path's XUID, in decimal without leading zeros",
+        ),
+    ]
+    # The service caps the count (settings.max_achievements_per_update); the published
+    # schema states that cap as maxItems.
     achievements: Annotated[list[UpdateItem], Field(min_length=1)]
 
 
@@ -118,3 +163,37 @@ class RateLimitBody(BaseModel):
     maxRequests: int
     periodInSeconds: int
     limitType: Literal["rate"] = "rate"
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Bad request; the description names the field",
+    401: "Missing, malformed, expired or revoked token",
+    403: "The token may not do this (another player, title or sandbox)",
+    404: "No such title, achievement or image",
+    409: "The title's achievements are driven by events",
+    413: "The body is too large",
+    415: "The body is not sent as application/json",
+    503: "The database is unavailable; try again",
+}
+RATE_LIMITED: dict[str, Any] = {
+    "model": RateLimitBody,
+    "description": "Rate limited",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    },
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of the errors an operation answers: the JSON error body,
+    or for 429 the rate-limit body with its Retry-After header."""
+    return {
+        status: RATE_LIMITED
+        if status == 429
+        else {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }

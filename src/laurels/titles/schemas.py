@@ -80,6 +80,16 @@ class AchievementConfig(_Strict):
     rewards: Annotated[list[Reward], Field(max_length=2)] = Field(default_factory=list)
     localized: dict[str, Localized] = Field(default_factory=dict)
 
+    @field_validator("id")
+    @classmethod
+    def _addressable(cls, value: str) -> str:
+        # `GET .../achievements/{scid}/{achievementId}` names the id in one path
+        # segment: a "/" would split it and "." or ".." would be resolved away by
+        # clients, so such an id could never be read back. Refused, not encoded.
+        if "/" in value or value in (".", ".."):
+            raise ValueError("must not contain '/' nor be '.' or '..' (it is a URL path segment)")
+        return value
+
     @field_validator("estimatedTime")
     @classmethod
     def _estimated_time(cls, value: str) -> str:
