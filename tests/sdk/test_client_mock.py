@@ -26,6 +26,7 @@ from laurels.sdk import (
     ClientClosed,
     MockTransport,
     OfflineQueue,
+    QueueError,
     SyncAchievementsClient,
     UpdateResult,
 )
@@ -742,3 +743,262 @@ async def test_context_managers_close_the_client(queue_path: Path) -> None:
             sync.update_achievement(XUID, "2", 50)
 
     await asyncio.to_thread(use_sync)
+
+
+# --- answers that are not the service's (captive portals, proxies) ------------------------
+
+HTML = b"<!doctype html><html><body><form action=/login>Sign in</form></body></html>"
+SERVICE_404 = b'{"code": 4000, "source": "achievements", "description": "no such achievement"}'
+SERVICE_401 = b'{"code": 4500, "source": "achievements", "description": "bad token"}'
+NOT_LAURELS = "not an answer of the achievements service"
+YEAR = 365 * 86400.0
+# (status, body, headers, what a direct update answers, what a queued one does)
+ANSWERS = [
+    (200, b"", {}, "updated", "delivered"),
+    (304, b"", {}, "not_modified", "delivered"),
+    (404, SERVICE_404, {}, "rejected", "dead"),
+    (401, SERVICE_401, {}, "rejected", "kept"),
+    (200, HTML, {"content-type": "text/html"}, "queued", "kept"),  # a captive portal
+    (200, b"{}", {"content-type": "application/json"}, "queued", "kept"),
+    (204, b"", {}, "queued", "kept"),
+    (302, b"", {"location": "http://portal.test/login"}, "queued", "kept"),
+    (302, HTML, {"location": "http://portal.test/login"}, "queued", "kept"),
+    (307, b"", {"location": "http://portal.test/login"}, "queued", "kept"),
+    (407, HTML, {"proxy-authenticate": "Basic"}, "queued", "kept"),
+    (502, HTML, {"content-type": "text/html"}, "queued", "kept"),
+    (511, HTML, {}, "queued", "kept"),
+    (401, HTML, {}, "queued", "kept"),  # a proxy's 401, not the service's
+    (403, HTML, {}, "queued", "kept"),
+    (404, HTML, {}, "queued", "kept"),
+    (404, b"", {}, "queued", "kept"),
+    (400, b'["not", "an", "object"]', {}, "queued", "kept"),
+    (400, b'"refused"', {}, "queued", "kept"),
+    (400, b"null", {}, "queued", "kept"),
+    (403, b'{"code": 4500, "source": "proxy", "description": "denied"}', {}, "queued", "kept"),
+    (409, b"[" * 50_000 + b"]" * 50_000, {}, "queued", "kept"),
+]
+
+
+class Answer:
+    """A network answering every update with one fixed response (the service's
+    or a captive portal's); credential requests get the service's 201."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.status, self.body, self.headers = status, body, headers
+        self.updates = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/delivery-credentials"):
+            return httpx.Response(201, json={"credential": "cred", "expiresAt": ""})
+        self.updates += 1
+        return httpx.Response(self.status, content=self.body, headers=self.headers)
+
+
+@KINDS
+@pytest.mark.parametrize(("status", "body", "headers", "direct", "queued"), ANSWERS)
+async def test_a_direct_update_is_settled_only_by_the_services_answer(
+    make: MakeClient,
+    queue_path: Path,
+    kind: str,
+    status: int,
+    body: bytes,
+    headers: dict[str, str],
+    direct: str,
+    queued: str,
+) -> None:
+    client = make(
+        Service(), kind, clock=Clock(T0), transport=MockTransport(Answer(status, body, headers))
+    )
+    result = await update(client, XUID, "1", 40)
+    assert result.status == direct
+    if direct == "queued":  # kept on disk, saying why
+        assert rows_on_disk(queue_path) == {(XUID, "1"): (40, T0)}
+        assert result.description is not None
+        assert result.description.startswith(f"HTTP {status}: ")
+        assert (NOT_LAURELS in result.description) is (status != 200 or body != b"")
+    else:
+        assert rows_on_disk(queue_path) == {}
+    if direct == "rejected":
+        assert result.description in ("no such achievement", "bad token")
+
+
+@pytest.mark.parametrize(("status", "body", "headers", "direct", "queued"), ANSWERS)
+async def test_a_queued_update_is_settled_only_by_the_services_answer(
+    queue_path: Path,
+    status: int,
+    body: bytes,
+    headers: dict[str, str],
+    direct: str,
+    queued: str,
+) -> None:
+    queue = preload(queue_path, [(XUID, "1", 100)])
+    answer = Answer(status, body, headers)
+    async with httpx.AsyncClient(transport=MockTransport(answer)) as http:
+        deliverer = Deliverer(queue, http, rng=random.Random(1))
+        settled = await deliverer.run_once(force=True)
+    state = queue.status()
+    assert answer.updates == 1
+    assert (settled, state.pending, state.dead_letters) == {
+        "delivered": (1, 0, 0),
+        "dead": (1, 0, 1),
+        "kept": (0, 1, 0),
+    }[queued]
+    if queued == "kept":
+        assert state.last_error is not None
+        assert state.last_error.startswith(f"HTTP {status}: ")
+
+
+# --- Retry-After and clocks -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    ["31536000", "9" * 400, "Fri, 31 Dec 9999 23:59:59 GMT", "soon", "-1", "1e9"],
+)
+async def test_a_huge_or_malformed_retry_after_cannot_park_a_direct_update(
+    make: MakeClient, retry_after: str
+) -> None:
+    clock = Clock(T0)
+    service = Service(503, headers={"Retry-After": retry_after})
+    client = make(service, clock=clock)
+    assert (await update(client, XUID, "1", 100)).status == "queued"
+    service.status, service.headers = 200, {}
+    clock.now = T0 + 300.0  # the longest any answer may hold an update back
+    assert await flush(client, 5.0) == 0
+    assert set(service.delivered()) == {(XUID, "1")}
+
+
+async def test_a_huge_retry_after_cannot_park_a_queued_update(queue_path: Path) -> None:
+    clock = Clock(T0)
+    queue = preload(queue_path, [(XUID, "1", 100)])
+    queue.clock = clock
+    service = Service(429, headers={"Retry-After": "31536000"})
+    async with httpx.AsyncClient(transport=MockTransport(service)) as http:
+        deliverer = Deliverer(queue, http, rng=random.Random(3))
+        assert await deliverer.run_once(force=True) == 0
+        service.status, service.headers = 200, {}
+        clock.now = T0 + 300.0
+        assert await deliverer.run_once(force=True) == 1
+    assert queue.status().pending == 0
+
+
+@pytest.mark.parametrize("step", [YEAR, 3600.0, 400.0])
+async def test_a_clock_stepped_back_does_not_park_an_entry(queue_path: Path, step: float) -> None:
+    """Backoffs, Retry-Afters and leases written while the wall clock was `step`
+    seconds ahead are due once it is set right, without a flush."""
+    ahead = Clock(T0 + step)
+    queue = preload(queue_path, [(XUID, "1", 100), (XUID, "2", 100)], now=T0)
+    queue.clock = ahead
+    entries = queue.claim(force=True)
+    queue.retry(entries[:1], soft=ahead.now + 250, hard=ahead.now + 120, error="HTTP 503")
+    # entries[1:] stays leased until `ahead.now + LEASE_SECONDS`: a process that died
+    queue.clock = Clock(T0)
+    service = Service(200)
+    async with httpx.AsyncClient(transport=MockTransport(service)) as http:
+        assert await Deliverer(queue, http).run_once() == 2
+    assert queue.status().pending == 0
+
+
+async def test_a_clock_stepped_forward_delivers_at_once(queue_path: Path) -> None:
+    queue = preload(queue_path, [(XUID, "1", 100)])
+    [entry] = queue.claim(force=True)
+    queue.retry([entry], soft=T0 + 250, hard=T0 + 120, error="HTTP 503")
+    queue.clock = Clock(T0 + YEAR)
+    async with httpx.AsyncClient(transport=MockTransport(Service(200))) as http:
+        assert await Deliverer(queue, http).run_once() == 1
+
+
+# --- the worker -----------------------------------------------------------------------------
+
+
+async def test_after_a_good_answer_the_worker_delivers_what_waits_out_a_backoff(
+    make: MakeClient, queue_path: Path
+) -> None:
+    queue = preload(queue_path, [(OTHER_XUID, "7", 100), (XUID, "8", 100)])
+    entries = queue.claim(force=True)  # both failed a moment ago: 250 s of backoff
+    queue.retry(entries, soft=T0 + 250, hard=T0, error="HTTP 503")
+    service = Service(200)
+    client = make(service, clock=Clock(T0))  # the clock stands still: only a good answer helps
+    assert (await update(client, XUID, "1", 40)).status == "updated"
+    await eventually(lambda: client.status().pending == 0, "the queued updates", seconds=4.0)
+    assert set(service.delivered()) == {(XUID, "1"), (XUID, "8"), (OTHER_XUID, "7")}
+
+
+async def test_a_retry_after_still_holds_after_a_good_answer(
+    make: MakeClient, queue_path: Path
+) -> None:
+    queue = preload(queue_path, [(XUID, "8", 100)])
+    queue.retry(queue.claim(force=True), soft=T0 + 250, hard=T0 + 200, error="HTTP 429")
+    service = Service(200)
+    client = make(service, clock=Clock(T0))
+    assert (await update(client, XUID, "1", 40)).status == "updated"
+    await asyncio.sleep(1.0)  # a forced pass would have come by now
+    assert client.status().pending == 1
+    assert set(service.delivered()) == {(XUID, "1")}
+
+
+async def test_an_error_never_stops_the_worker(
+    make: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = Service(503)
+    client = make(service, clock=Clock(T0))
+    queue = client._engine.queue
+    real_next_due, failures = queue.next_due, []
+
+    def failing_once() -> float | None:
+        if not failures:
+            failures.append(1)
+            raise QueueError("the disk went away for a moment")
+        return real_next_due()
+
+    monkeypatch.setattr(queue, "next_due", failing_once)
+    assert (await update(client, XUID, "1", 40)).status == "queued"
+    await eventually(lambda: bool(failures), "the worker's failure")
+    service.status = 200
+    assert (await update(client, XUID, "2", 40)).status == "updated"
+    await eventually(lambda: client.status().pending == 0, "delivery after the failure")
+
+
+# --- a broken queue file --------------------------------------------------------------------
+
+
+GARBAGE = b"this is not SQLite\x00" * 300
+
+
+def break_file(path: Path) -> None:
+    path.write_bytes(GARBAGE)
+
+
+def drop_pending(path: Path) -> None:
+    """Break a queue file a game has open: its main table disappears."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("DROP TABLE pending")
+    finally:
+        conn.close()
+
+
+@KINDS
+async def test_a_broken_queue_file_costs_no_online_update(
+    make: MakeClient, queue_path: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    break_file(queue_path)
+    client = make(Service(200), kind)  # before: QueueError here, and no update at all
+    assert (await update(client, XUID, "1", 40)).status == "updated"
+    [aside] = client.status().moved_aside
+    assert aside.startswith(f"{queue_path}.broken-")
+    assert aside in caplog.text
+    assert await asyncio.to_thread(Path(aside).read_bytes) == GARBAGE  # kept
+    assert (await update(client, XUID, "2", 40)).status == "updated"
+    assert client.status().pending == 0
+
+
+async def test_a_queue_broken_while_the_game_runs_costs_no_online_update(
+    make: MakeClient, queue_path: Path
+) -> None:
+    client = make(Service(200))
+    assert (await update(client, XUID, "1", 40)).status == "updated"
+    drop_pending(queue_path)
+    assert (await update(client, XUID, "2", 40)).status == "updated"
+    with pytest.raises(QueueError):  # not a raw sqlite3 error
+        client.status()

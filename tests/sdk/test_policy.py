@@ -5,6 +5,7 @@ coalescing. No I/O, no service."""
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import re
 from datetime import UTC, datetime
@@ -14,16 +15,22 @@ import pytest
 import laurels.sdk
 from laurels.sdk._policy import (
     BACKOFF_CAP,
+    CLOCK_SLACK,
+    MAX_ERROR_BODY,
+    MAX_WAIT,
     Outcome,
     Queued,
     backoff,
     check_update,
     classify,
     coalesce,
+    describe,
+    due_time,
     hresult,
     iso_time,
     next_attempt,
     retry_after,
+    service_error,
 )
 
 XUID = "2533274790395904"
@@ -88,33 +95,149 @@ def test_check_update_accepts_and_clamps(
     assert check_update(xuid, achievement_id, percent) == expected
 
 
-# --- classify ---------------------------------------------------------------------
+# --- classify -----------------------------------------------------------------------
+
+SERVICE_ERROR = json.dumps(
+    {"code": 4000, "source": "achievements", "description": "no such achievement"}
+).encode()
+EMPTY = b""
+HTML = b"<!doctype html><html><body><form action=/login>Sign in to the Wi-Fi</form></body></html>"
+RATE = json.dumps(
+    {
+        "version": 1,
+        "currentRequests": 101,
+        "maxRequests": 100,
+        "periodInSeconds": 15,
+        "limitType": "rate",
+    }
+).encode()
+# JSON error bodies that are not the service's: another source, a missing or
+# mistyped field, not an object at all
+OTHER_SOURCE = b'{"code": 4000, "source": "proxy", "description": "denied"}'
+NO_SOURCE = b'{"code": 4000, "description": "denied"}'
+CODE_A_BOOL = b'{"code": true, "source": "achievements", "description": "denied"}'
+CODE_A_STRING = b'{"code": "4000", "source": "achievements", "description": "denied"}'
+NO_DESCRIPTION = b'{"code": 4000, "source": "achievements"}'
+A_LIST = b'[{"code": 4000, "source": "achievements", "description": "denied"}]'
+A_STRING = b'"achievements"'
+A_NUMBER = b"4000"
+NULL = b"null"
+NOT_UTF8 = b"\xff\xfe{\x00"
+DEEP = b"[" * 100_000 + b"]" * 100_000
+HUGE = json.dumps(
+    {"code": 4000, "source": "achievements", "description": "x" * MAX_ERROR_BODY}
+).encode()
+FOREIGN_BODIES = [
+    EMPTY, HTML, OTHER_SOURCE, NO_SOURCE, CODE_A_BOOL, CODE_A_STRING, NO_DESCRIPTION,
+    A_LIST, A_STRING, A_NUMBER, NULL, NOT_UTF8, DEEP, HUGE,
+]  # fmt: skip
+R, U, N, X = Outcome.RETRY, Outcome.UPDATED, Outcome.NOT_MODIFIED, Outcome.REJECTED
 
 
 @pytest.mark.parametrize(
-    ("status", "direct", "queued"),
+    ("status", "body", "direct", "queued"),
     [
-        (200, Outcome.UPDATED, Outcome.UPDATED),
-        (304, Outcome.NOT_MODIFIED, Outcome.NOT_MODIFIED),
-        (400, Outcome.REJECTED, Outcome.REJECTED),
+        # the update route's own answers settle an update
+        (200, EMPTY, U, U),
+        (304, EMPTY, N, N),
+        # a 200 with a body is a captive portal's page (or anything but the route)
+        (200, HTML, R, R),
+        (200, b"{}", R, R),
+        (200, SERVICE_ERROR, R, R),
+        (200, b" ", R, R),
+        # other successes and every redirect (to a login page) are not the service's
+        (201, EMPTY, R, R),
+        (202, EMPTY, R, R),
+        (204, EMPTY, R, R),
+        (301, HTML, R, R),
+        (302, EMPTY, R, R),
+        (302, HTML, R, R),
+        (303, HTML, R, R),
+        (307, EMPTY, R, R),
+        (308, HTML, R, R),
+        # a 4xx with the service's error body is its refusal: for good
+        (400, SERVICE_ERROR, X, X),
         # a direct call's 401 is the caller's to fix; a queued update keeps waiting
         # for a token or a delivery credential that works
-        (401, Outcome.REJECTED, Outcome.RETRY),
-        (403, Outcome.REJECTED, Outcome.REJECTED),
-        (404, Outcome.REJECTED, Outcome.REJECTED),
-        (408, Outcome.RETRY, Outcome.RETRY),
-        (409, Outcome.REJECTED, Outcome.REJECTED),
-        (429, Outcome.RETRY, Outcome.RETRY),
-        (500, Outcome.RETRY, Outcome.RETRY),
-        (502, Outcome.RETRY, Outcome.RETRY),
-        (503, Outcome.RETRY, Outcome.RETRY),
-        (504, Outcome.RETRY, Outcome.RETRY),
+        (401, SERVICE_ERROR, X, R),
+        (403, SERVICE_ERROR, X, X),
+        (404, SERVICE_ERROR, X, X),
+        (405, SERVICE_ERROR, X, X),
+        (409, SERVICE_ERROR, X, X),
+        (413, SERVICE_ERROR, X, X),
+        (415, SERVICE_ERROR, X, X),
+        # ... a 4xx from anything else is not
+        (400, HTML, R, R),
+        (401, HTML, R, R),
+        (403, HTML, R, R),
+        (404, HTML, R, R),
+        (404, EMPTY, R, R),
+        (407, EMPTY, R, R),
+        (407, HTML, R, R),
+        (451, HTML, R, R),
+        # passing failures, whatever their body
+        (408, SERVICE_ERROR, R, R),
+        (408, EMPTY, R, R),
+        (429, RATE, R, R),
+        (429, HTML, R, R),
+        (500, SERVICE_ERROR, R, R),
+        (502, HTML, R, R),
+        (503, SERVICE_ERROR, R, R),
+        (503, HTML, R, R),
+        (504, EMPTY, R, R),
+        (511, HTML, R, R),  # network authentication required: a captive portal
+        (100, EMPTY, R, R),
     ],
 )
-def test_classify(status: int, direct: Outcome, queued: Outcome) -> None:
-    assert classify(status) is direct
-    assert classify(status, queued=False) is direct
-    assert classify(status, queued=True) is queued
+def test_classify(status: int, body: bytes, direct: Outcome, queued: Outcome) -> None:
+    assert classify(status, body) is direct
+    assert classify(status, body, queued=False) is direct
+    assert classify(status, body, queued=True) is queued
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413])
+@pytest.mark.parametrize("body", FOREIGN_BODIES)
+def test_a_4xx_without_the_services_error_body_is_retried(status: int, body: bytes) -> None:
+    assert classify(status, body) is Outcome.RETRY
+    assert classify(status, body, queued=True) is Outcome.RETRY
+
+
+SPACED = b' {"code": 4500, "source": "achievements", "description": ""} '
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (SERVICE_ERROR, json.loads(SERVICE_ERROR)),
+        (SPACED, json.loads(SPACED)),
+        *[(body, None) for body in FOREIGN_BODIES],
+    ],
+)
+def test_service_error(body: bytes, expected: dict[str, object] | None) -> None:
+    assert service_error(body) == expected
+
+
+FOREIGN = "(not an answer of the achievements service: a proxy or captive portal?)"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "reason", "text"),
+    [
+        (404, SERVICE_ERROR, "Not Found", "no such achievement"),
+        (503, SERVICE_ERROR, "Service Unavailable", "no such achievement"),
+        (200, EMPTY, "OK", "OK"),
+        (304, EMPTY, "Not Modified", "Not Modified"),
+        (429, RATE, "Too Many Requests", "Too Many Requests"),
+        (200, HTML, "OK", f"OK {FOREIGN}"),
+        (302, EMPTY, "Found", f"Found {FOREIGN}"),
+        (407, HTML, "Proxy Authentication Required", f"Proxy Authentication Required {FOREIGN}"),
+        (502, HTML, "Bad Gateway", f"Bad Gateway {FOREIGN}"),
+        (400, A_LIST, "Bad Request", f"Bad Request {FOREIGN}"),
+        (400, DEEP, "", f"HTTP 400 {FOREIGN}"),
+    ],
+)
+def test_describe(status: int, body: bytes, reason: str, text: str) -> None:
+    assert describe(status, body, reason) == text
 
 
 # --- hresult ------------------------------------------------------------------------
@@ -209,21 +332,45 @@ def http_date(moment: float) -> str:
     return email.utils.format_datetime(datetime.fromtimestamp(moment, UTC), usegmt=True)
 
 
+YEAR = 365 * 86400.0
+
+
 @pytest.mark.parametrize(
     ("header", "seconds"),
     [
         ("3", 3.0),
         ("0", 0.0),
         (" 120 ", 120.0),
-        ("86400", 86400.0),
+        ("300", 300.0),
         (http_date(NOW + 30), 30.0),
-        (http_date(NOW + 3600), 3600.0),
+        (http_date(NOW + 299), 299.0),
         (http_date(NOW - 60), 0.0),  # a date in the past: no wait
         ("Wed, 01 May 2024 18:22:37 GMT", 30.0),
+        ("Wed, 01 May 2024 18:22:37 -0000", 30.0),
+        ("Mon, 01 Jan 0001 00:00:00 GMT", 0.0),
+        # bounded: no answer parks an update for longer than MAX_WAIT
+        ("301", MAX_WAIT),
+        ("86400", MAX_WAIT),
+        ("31536000", MAX_WAIT),  # a year
+        ("9" * 400, MAX_WAIT),  # beyond any float
+        (http_date(NOW + 3600), MAX_WAIT),
+        (http_date(NOW + 10 * YEAR), MAX_WAIT),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", MAX_WAIT),
+        # malformed: ignored
         ("soon", None),
         ("3 seconds", None),
         ("-5", None),
+        ("+5", None),
         ("1.5", None),
+        ("1e3", None),
+        ("0x10", None),
+        ("inf", None),
+        ("NaN", None),
+        ("\u00b2", None),  # a superscript two: a digit to str.isdigit, not a number
+        ("\u0663", None),  # an Arabic-Indic three
+        ("Wed, 01 May", None),
+        ("Wed, 99 May 2024 18:22:37 GMT", None),
+        ("\x00", None),
         ("", None),
         ("   ", None),
         (None, None),
@@ -233,11 +380,53 @@ def test_retry_after(header: str | None, seconds: float | None) -> None:
     assert retry_after(header, NOW) == seconds
 
 
+def test_max_wait_is_the_backoff_cap() -> None:
+    """A stored time beyond now + MAX_WAIT means the clock moved (see due_time):
+    so no backoff and no Retry-After may be longer."""
+    assert MAX_WAIT == BACKOFF_CAP
+
+
+# --- due_time --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("at", "horizon", "expected"),
+    [
+        (0.0, MAX_WAIT, 0.0),  # never tried
+        (NOW - YEAR, MAX_WAIT, NOW - YEAR),  # the clock stepped forward: long due
+        (NOW - 10, MAX_WAIT, NOW - 10),
+        (NOW, MAX_WAIT, NOW),
+        (NOW + 10, MAX_WAIT, NOW + 10),  # a backoff: waits
+        (NOW + MAX_WAIT, MAX_WAIT, NOW + MAX_WAIT),  # the longest wait written
+        # written a moment ago by a thread that read the clock a moment later
+        (NOW + MAX_WAIT + CLOCK_SLACK, MAX_WAIT, NOW + MAX_WAIT + CLOCK_SLACK),
+        # further ahead than any wait written: the clock stepped back: due now
+        (NOW + MAX_WAIT + CLOCK_SLACK + 1, MAX_WAIT, NOW),
+        (NOW + 3600, MAX_WAIT, NOW),
+        (NOW + YEAR, MAX_WAIT, NOW),
+        (NOW + 60, 60.0, NOW + 60),  # a lease
+        (NOW + 60.001, 60.0, NOW + 60.001),
+        (NOW + 60 + CLOCK_SLACK + 1, 60.0, NOW),
+    ],
+)
+def test_due_time(at: float, horizon: float, expected: float) -> None:
+    assert due_time(at, NOW, horizon) == expected
+
+
+def test_a_stepped_back_clock_does_not_park_a_backoff() -> None:
+    written = NOW + YEAR  # a wall clock a year ahead when the backoff was written
+    soft, hard = next_attempt(20, 120.0, written, random.Random(4))
+    assert due_time(soft, NOW) <= NOW  # after the clock is set right: due
+    assert due_time(hard, NOW) <= NOW
+    soft, hard = next_attempt(20, 120.0, NOW, random.Random(4))
+    assert due_time(soft, NOW) == soft > NOW  # written by this clock: it waits
+
+
 # --- next_attempt ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("attempt", [0, 1, 4, 12, 100])
-@pytest.mark.parametrize("wait", [None, 0.5, 3.0, 120.0, 3600.0])
+@pytest.mark.parametrize("wait", [None, 0.5, 3.0, 120.0, MAX_WAIT])
 def test_next_attempt(attempt: int, wait: float | None) -> None:
     rng = random.Random(attempt * 1000 + int(wait or 0))
     for _ in range(200):
@@ -245,6 +434,13 @@ def test_next_attempt(attempt: int, wait: float | None) -> None:
         assert hard >= NOW + (wait or 0.0)  # Retry-After is a hard minimum
         assert soft >= hard  # a backoff never lets an attempt in before it
         assert soft <= max(hard, NOW + min(BACKOFF_CAP, 2.0**attempt))
+        assert due_time(soft, NOW) == soft  # never so far ahead it reads as a clock step
+
+
+@pytest.mark.parametrize("header", ["31536000", "9" * 400, "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_huge_retry_after_cannot_park_an_update(header: str) -> None:
+    soft, hard = next_attempt(100, retry_after(header, NOW), NOW, random.Random(9))
+    assert NOW + MAX_WAIT == hard == soft
 
 
 def test_next_attempt_without_retry_after_has_no_hard_minimum() -> None:

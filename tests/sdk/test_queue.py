@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from laurels.sdk._exceptions import QueueError
 from laurels.sdk._policy import Queued, coalesce
 from laurels.sdk._queue import LEASE_SECONDS, OfflineQueue
 
@@ -565,3 +566,137 @@ def test_a_retry_after_is_written_with_the_update(queue: OfflineQueue, clock: Cl
     clock.now = T0 + 3.0
     [entry] = queue.claim(force=True)
     assert entry.percent == 100
+
+
+# --- clocks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step", [365 * 86400.0, 3600.0])
+def test_times_written_by_a_clock_that_was_ahead_are_due(
+    queue: OfflineQueue, clock: Clock, step: float
+) -> None:
+    put(queue, "1")
+    put(queue, "2")
+    clock.now = T0 + step  # the wall clock was ahead when these were written
+    first, _ = queue.claim()
+    queue.retry([first], soft=clock.now + 250, hard=clock.now + 100, error="HTTP 503")
+    clock.now = T0  # set right: neither the backoff nor the lease parks an entry
+    assert queue.next_due() == T0
+    assert {e.achievement_id for e in queue.claim()} == {"1", "2"}
+
+
+def test_a_backoff_written_by_this_clock_still_waits(queue: OfflineQueue, clock: Clock) -> None:
+    put(queue, "1")
+    queue.retry(queue.claim(), soft=T0 + 250, hard=T0, error="HTTP 503")
+    assert queue.claim() == []
+    assert queue.next_due() == T0 + 250
+    clock.now = T0 + 250
+    assert len(queue.claim()) == 1
+
+
+# --- a broken file --------------------------------------------------------------------------
+
+
+def garbage(path: Path) -> None:
+    path.write_bytes(os.urandom(8192))
+
+
+def _full_queue(path: Path) -> None:
+    """A real queue file of many pages, checkpointed, with no WAL left."""
+    filled = OfflineQueue(path, clock=Clock())
+    for n in range(300):
+        put(filled, f"achievement-{n:04d}" * 3)
+    filled.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
+
+
+def truncated(path: Path) -> None:
+    _full_queue(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def corrupt_pages(path: Path) -> None:
+    _full_queue(path)
+    data = bytearray(path.read_bytes())
+    data[8192:16384] = os.urandom(8192)  # a header that reads well, pages that do not
+    path.write_bytes(bytes(data))
+
+
+def a_directory(path: Path) -> None:
+    path.mkdir()
+    (path / "something").write_text("not a queue")
+
+
+def unreadable(path: Path) -> None:
+    path.write_bytes(b"")
+    path.chmod(0)  # (root reads it anyway: then it is an empty, usable file)
+
+
+@pytest.mark.parametrize("damage", [garbage, truncated, corrupt_pages, a_directory])
+def test_a_broken_file_is_moved_aside_and_a_fresh_queue_used(
+    path: Path, clock: Clock, damage: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    damage(path)
+    before = sorted(p.name for p in path.parent.iterdir())
+    queue = OfflineQueue(path, clock=clock)  # before: QueueError, or a raw sqlite3 error later
+    [aside] = queue.status().moved_aside
+    assert Path(aside).name.startswith(f"{path.name}.broken-")
+    assert Path(aside).exists()  # kept for inspection
+    assert aside in caplog.text
+    assert path.name not in before or Path(aside).name not in before
+    put(queue, "1", 100)
+    assert [e.achievement_id for e in queue.claim()] == ["1"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # a second process opening the same path finds the fresh queue, not a broken one
+    again = OfflineQueue(path, clock=clock)
+    assert again.status().moved_aside == (aside,)
+    assert again.status().pending == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 000")
+def test_an_unreadable_file_is_moved_aside(path: Path, clock: Clock) -> None:
+    unreadable(path)
+    queue = OfflineQueue(path, clock=clock)
+    assert len(queue.status().moved_aside) == 1
+
+
+def test_a_healthy_file_is_never_moved_aside(path: Path, clock: Clock) -> None:
+    put(OfflineQueue(path, clock=clock), "1")
+    queue = OfflineQueue(path, clock=clock)
+    assert queue.status().moved_aside == ()
+    assert queue.status().pending == 1
+
+
+def test_a_place_where_no_queue_can_be_is_a_queue_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(QueueError):
+        OfflineQueue(tmp_path / "a-file" / "queue.db")
+
+
+def test_every_failure_later_is_a_queue_error(queue: OfflineQueue, path: Path) -> None:
+    put(queue, "1")
+    [entry] = queue.claim()
+    conn = sqlite3.connect(path)  # the file is damaged under the running game
+    conn.execute("DROP TABLE pending")
+    conn.execute("DROP TABLE dead_letters")
+    conn.close()
+    calls = [
+        lambda: put(queue, "2"),
+        lambda: queue.claim(force=True),
+        lambda: queue.delivered([entry]),
+        lambda: queue.retry([entry], soft=T0, hard=T0, error="x"),
+        lambda: queue.dead_letter([entry], status=404, reason="x"),
+        lambda: queue.queued(SERVICE, SANDBOX, SCID, XUID, "1"),
+        lambda: queue.pending_count(),
+        lambda: queue.next_due(),
+        lambda: queue.status(),
+        lambda: queue.dead_letters(),
+    ]
+    for call in calls:
+        with pytest.raises(QueueError) as caught:
+            call()
+        assert isinstance(caught.value.__cause__, sqlite3.Error)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import httpx
 
 from laurels.sdk._delivery import Deliverer, Identity, headers, update_url
-from laurels.sdk._exceptions import LaurelsError, ServiceError
+from laurels.sdk._exceptions import LaurelsError, QueueError, ServiceError
 from laurels.sdk._models import (
     Achievement,
     AchievementsPage,
@@ -33,6 +33,7 @@ from laurels.sdk._policy import (
     check_update,
     classify,
     coalesce,
+    describe,
     hresult,
     iso_time,
     retry_after,
@@ -243,8 +244,14 @@ class _Engine:
 
     def _time_reached(self, xuid: str, achievement_id: str, percent: int, now: float) -> float:
         """When the player first reached `percent`: earlier than now if an offline
-        update of that value is still queued."""
-        merged = coalesce(self.queue.queued(*self._key(xuid, achievement_id)), percent, now)
+        update of that value is still queued; now if the queue cannot be read (an
+        online update never waits on a broken queue)."""
+        try:
+            queued = self.queue.queued(*self._key(xuid, achievement_id))
+        except QueueError as exc:
+            log.warning("offline queue unreadable, sending the update as of now: %s", exc)
+            return now
+        merged = coalesce(queued, percent, now)
         return merged.time_achieved if merged.percent == percent else now
 
     def _key(self, xuid: str, achievement_id: str) -> tuple[str, str, str, str, str]:
@@ -260,12 +267,13 @@ class _Engine:
         when: float,
     ) -> UpdateResult:
         status = response.status_code
-        outcome = classify(status)
-        if outcome is Outcome.RETRY:
+        outcome = classify(status, response.content)
+        if outcome is Outcome.RETRY:  # also any answer that is not the service's
             wait = retry_after(response.headers.get("retry-after"), self.clock())
-            return await self._enqueue(
-                xuid, achievement_id, percent, when, f"HTTP {status}", hold=wait
-            )
+            error = f"HTTP {status}: {_description(response)}"
+            return await self._enqueue(xuid, achievement_id, percent, when, error, hold=wait)
+        if outcome is not Outcome.REJECTED:
+            d.good_answer()
         self.worker.wake()  # the service is reachable: deliver anything queued
         if outcome is Outcome.REJECTED:
             return UpdateResult("rejected", hresult(status), status, _description(response))
@@ -340,7 +348,12 @@ class _Engine:
             raise ServiceError(
                 response.status_code, hresult(response.status_code), _description(response)
             )
-        data: dict[str, Any] = response.json()
+        try:
+            data = response.json()
+        except (ValueError, RecursionError):
+            data = None
+        if not isinstance(data, dict):  # a captive portal's page, a proxy's answer
+            raise NetworkError(f"{self.service} answered with something that is not Laurels")
         return data
 
     async def page(
@@ -387,10 +400,7 @@ class _Engine:
 
 
 def _description(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("description", response.reason_phrase))
-    except ValueError:
-        return response.reason_phrase or f"HTTP {response.status_code}"
+    return describe(response.status_code, response.content, response.reason_phrase)
 
 
 class _Base:

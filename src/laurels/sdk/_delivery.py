@@ -16,7 +16,15 @@ from typing import Any
 
 import httpx
 
-from laurels.sdk._policy import Outcome, classify, iso_time, next_attempt, retry_after
+from laurels.sdk._policy import (
+    Outcome,
+    classify,
+    describe,
+    iso_time,
+    next_attempt,
+    retry_after,
+    service_error,
+)
 from laurels.sdk._queue import Entry, OfflineQueue
 from laurels.sdk._token import Refusal, Source, Speaks, on_refusal, read_claims, speaks_for
 
@@ -79,11 +87,7 @@ def _issued(response: httpx.Response) -> tuple[str, str] | None:
 
 def _from_service(response: httpx.Response) -> bool:
     """Whether an error answer carries the service's JSON error body."""
-    try:
-        data = response.json()
-    except ValueError:
-        return False
-    return isinstance(data, dict) and data.get("source") == "achievements"
+    return service_error(response.content) is not None
 
 
 def update_url(service: str, xuid: str, scid: str) -> str:
@@ -124,10 +128,7 @@ def _batches(entries: list[Entry]) -> list[list[Entry]]:
 
 
 def _reason(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("description", response.reason_phrase))
-    except ValueError:
-        return response.reason_phrase or f"HTTP {response.status_code}"
+    return describe(response.status_code, response.content, response.reason_phrase)
 
 
 class Deliverer:
@@ -149,6 +150,9 @@ class Deliverer:
         self._exchanging: dict[tuple[str, str, int, str], asyncio.Lock] = {}
         self._refused: set[tuple[str, str]] = set()  # (token, xuid) the service refused
         self._offered: set[tuple[str, str]] = set()  # (token, xuid) asked for a credential
+        # Set by a good answer of the service (an update it took): entries waiting
+        # out a backoff need not wait any longer. The worker reads and clears it.
+        self.good_answer_seen = False
 
     async def run_once(self, *, force: bool = False, limit: int = 512) -> int:
         """Deliver what is due now; returns how many entries were settled
@@ -161,9 +165,28 @@ class Deliverer:
 
         async def one(batch: list[Entry]) -> int:
             async with gate:
-                return await self._deliver(batch)
+                return await self._deliver_safely(batch)
 
         return sum(await asyncio.gather(*(one(batch) for batch in _batches(entries))))
+
+    async def _deliver_safely(self, batch: list[Entry]) -> int:
+        """`_deliver`, where a failure (a queue error, a token provider's surprise)
+        keeps this batch queued and lets the other batches of the pass go on."""
+        try:
+            return await self._deliver(batch)
+        except Exception as exc:
+            log.exception("delivery of %d queued update(s) failed", len(batch))
+            try:
+                await self._retry(batch, None, f"{type(exc).__name__}: {exc}")
+            except Exception:  # the lease expires: the batch is tried again then
+                log.exception("the failed batch could not be released")
+            return 0
+
+    def good_answer(self) -> None:
+        """The service took an update: it is reachable, so what waits out a
+        backoff may go at once."""
+        self.offline_until = 0.0
+        self.good_answer_seen = True
 
     async def _means(self, entry: Entry) -> Means | None:
         """What to send a player's entries with, best first: the game's session token
@@ -306,9 +329,10 @@ class Deliverer:
         return time.monotonic() < self.offline_until
 
     async def _settle(self, batch: list[Entry], response: httpx.Response) -> int:
-        outcome = classify(response.status_code, queued=True)
+        outcome = classify(response.status_code, response.content, queued=True)
         if outcome in (Outcome.UPDATED, Outcome.NOT_MODIFIED):
             await asyncio.to_thread(self.queue.delivered, batch)
+            self.good_answer()
             return len(batch)
         if outcome is Outcome.RETRY:
             await self._retry(batch, response, f"HTTP {response.status_code}: {_reason(response)}")

@@ -4,6 +4,7 @@ classification of answers, backoff, Retry-After and coalescing."""
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,11 @@ E_NOT_SUPPORTED = 0x80070032
 NOT_MODIFIED = HTTP_E_BASE | 304
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
+# No wait this SDK writes lies further ahead than this: a Retry-After is bounded by
+# it too, so a time stored further ahead means the wall clock was stepped back.
+MAX_WAIT = BACKOFF_CAP
+CLOCK_SLACK = 30.0
+MAX_ERROR_BODY = 16_384  # the service's error bodies are a few hundred bytes
 
 
 class Outcome(Enum):
@@ -31,17 +37,53 @@ def hresult(status: int) -> int:
     return 0 if status in (200, 201, 204) else HTTP_E_BASE | status
 
 
-def classify(status: int, *, queued: bool = False) -> Outcome:
-    """What an HTTP status means for an update (network errors are RETRY too).
-    A 401 is the caller's to fix when it calls directly; for an update already
-    queued it is a credential problem, kept until a token or credential works."""
-    if 200 <= status < 300:
+def service_error(body: bytes) -> dict[str, object] | None:
+    """The service's JSON error body (`{"code": int, "source": "achievements",
+    "description": str}`, spec/wire.md), or None for any other body: HTML, JSON
+    that is not an object, another source, or more than `MAX_ERROR_BODY` bytes."""
+    if not body or len(body) > MAX_ERROR_BODY:
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
+        return None
+    if not isinstance(data, dict) or data.get("source") != "achievements":
+        return None
+    code, description = data.get("code"), data.get("description")
+    if not isinstance(code, int) or isinstance(code, bool) or not isinstance(description, str):
+        return None
+    return data
+
+
+def classify(status: int, body: bytes = b"", *, queued: bool = False) -> Outcome:
+    """What an answer to an update means (network errors are RETRY too). Only an
+    answer recognisably the service's settles an update: the update route's empty
+    200 or 304, or a 4xx with the service's error body. Anything else (a captive
+    portal's HTML page, a redirect to a login page, a proxy's 407, a 4xx with some
+    other body) is RETRY: the update stays queued. A 401 is the caller's to fix when
+    it calls directly; for an update already queued it is a credential problem,
+    kept until a token or credential works."""
+    if status == 200 and not body:
         return Outcome.UPDATED
-    if status == 304:
+    if status == 304 and not body:
         return Outcome.NOT_MODIFIED
-    if status in (408, 429) or status >= 500 or (queued and status == 401):
+    if not 400 <= status < 500 or status in (408, 429) or service_error(body) is None:
+        return Outcome.RETRY
+    if queued and status == 401:
         return Outcome.RETRY
     return Outcome.REJECTED
+
+
+def describe(status: int, body: bytes, reason: str) -> str:
+    """The service's description of an answer, else its reason phrase, saying so
+    when the answer is not the service's (a captive portal, a proxy)."""
+    error = service_error(body)
+    if error is not None:
+        return str(error["description"])
+    phrase = reason or f"HTTP {status}"
+    if (status in (200, 304) and not body) or status == 429:
+        return phrase
+    return f"{phrase} (not an answer of the achievements service: a proxy or captive portal?)"
 
 
 def check_update(xuid: object, achievement_id: object, percent: object) -> tuple[str, str, int]:
@@ -75,17 +117,31 @@ def backoff(
 
 
 def retry_after(header: str | None, now: float) -> float | None:
-    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date)."""
-    if not header:
+    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date),
+    bounded by `MAX_WAIT` so that no answer can park an update for longer; None
+    for a missing or malformed header."""
+    text = (header or "").strip()
+    if not text:
         return None
-    text = header.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
+    if text.isascii() and text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+            seconds = when.timestamp() - now
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return min(max(0.0, seconds), MAX_WAIT)
+
+
+def due_time(at: float, now: float, horizon: float = MAX_WAIT) -> float:
+    """When a stored time (a next attempt, a Retry-After, a lease end) is due: `at`,
+    unless it lies more than `horizon` (and CLOCK_SLACK) ahead of `now`, which no
+    wait written by this clock can: the wall clock was stepped back since (or was
+    ahead when it was written), and the entry is due now rather than parked. The
+    slack covers two threads reading the clock in one order and writing in the
+    other, and small steps, which cost no more than a short wait."""
+    return now if at > now + horizon + CLOCK_SLACK else at
 
 
 def next_attempt(

@@ -16,6 +16,9 @@ deleted after delivery only if it was not raised meanwhile.
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import logging
 import os
 import re
 import socket
@@ -32,13 +35,18 @@ from typing import cast
 import platformdirs
 
 from laurels.sdk._exceptions import QueueError
-from laurels.sdk._policy import Queued, coalesce
+from laurels.sdk._policy import MAX_WAIT, Queued, coalesce, due_time
 from laurels.sdk._token import Blocked
 
 LEASE_SECONDS = 60.0
 BUSY_TIMEOUT_MS = 30_000
 HOST = socket.gethostname()
 OWNER = re.compile(r"(\d+)@(.*)#[0-9a-f]+")
+# What says the file itself is unusable (SQLITE_CORRUPT, SQLITE_CANTOPEN,
+# SQLITE_NOTADB), as opposed to a lock another process holds (SQLITE_BUSY).
+BROKEN_FILE_CODES = frozenset({11, 14, 26})
+SIDECARS = ("-wal", "-shm", "-journal")
+log = logging.getLogger("laurels.sdk")
 
 
 class _ForkGate:
@@ -155,6 +163,8 @@ class QueueStatus:
     dead_letters: int
     last_reasons: tuple[str, ...]
     last_error: str | None
+    # Unusable queue files moved aside, kept next to this one for inspection.
+    moved_aside: tuple[str, ...] = ()
     # Players whose queued updates nothing on this device can deliver now, and why.
     blocked: tuple[Blocked, ...] = ()
 
@@ -174,6 +184,24 @@ class OfflineQueue:
         self.clock = clock
         self._token = uuid.uuid4().hex
         self._local = threading.local()
+        self._open()
+
+    def _open(self) -> None:
+        """Open the file, or, when the file itself is unusable (not SQLite,
+        corrupt, not a regular file, unreadable), move it aside and start a fresh
+        one, so that the game keeps working. Raises QueueError when no queue can be
+        made at this path (an unwritable directory, a lock held past the timeout)."""
+        seen = _file_id(self.path)
+        try:
+            self._create()
+            return
+        except QueueError as exc:
+            if seen is None or not _is_broken(exc):
+                raise
+            error = exc
+        self.close()
+        if _file_id(self.path) == seen:  # not already replaced by another process
+            self._move_aside(error)
         self._create()
 
     def _create(self) -> None:
@@ -183,8 +211,27 @@ class OfflineQueue:
             os.close(descriptor)
             with self._reading() as conn:
                 conn.executescript(SCHEMA)  # idempotent: IF NOT EXISTS
-        except (OSError, sqlite3.Error) as exc:
+                problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+        except (OSError, QueueError) as exc:
             raise QueueError(f"cannot open the offline queue {self.path}: {exc}") from exc
+        if problem != "ok":
+            summary = " ".join(str(problem).split())[:200]
+            raise CorruptQueue(f"the offline queue {self.path} is corrupt: {summary}")
+
+    def _move_aside(self, error: QueueError) -> None:
+        """Rename the unusable file (and its WAL and journal) to
+        `<name>.broken-<UTC time>-<random>`, kept for inspection; raises QueueError
+        when it cannot be renamed."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.broken-{stamp}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.replace(self.path, aside)
+        except OSError as exc:
+            raise QueueError(f"{error}; it cannot be moved aside either: {exc}") from exc
+        for suffix in SIDECARS:
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        log.error("%s; moved aside to %s, a fresh offline queue is used", error, aside)
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -196,27 +243,43 @@ class OfflineQueue:
                 check_same_thread=False,
                 timeout=BUSY_TIMEOUT_MS / 1000,
             )
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            try:
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.create_function("due_time", 3, due_time, deterministic=True)
+            except sqlite3.Error:
+                conn.close()
+                raise
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
     @contextmanager
+    def _failures(self) -> Iterator[None]:
+        """Every SQLite error reaches the caller as a QueueError."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise QueueError(f"the offline queue {self.path} failed: {exc}") from exc
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with FORK_GATE.use():
+        with self._failures(), FORK_GATE.use():
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:  # a connection in an unknown state: start anew
+                    self.close()
                 raise
-            conn.execute("COMMIT")
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        with FORK_GATE.use():
+        with self._failures(), FORK_GATE.use():
             yield self._connection()
 
     def enqueue(
@@ -298,21 +361,27 @@ class OfflineQueue:
         `force`, entries waiting out a backoff are due too (a flush), but never
         ones a Retry-After holds back. A lease whose holder was a process of this
         machine that no longer exists is over at once (a game killed mid-delivery
-        must not hold `laurels sync --once` back until the lease expires)."""
+        must not hold `laurels sync --once` back until the lease expires). A time
+        further ahead than any this SDK writes is due (`due_time`): a wall clock
+        stepped back never parks an entry."""
         now = self.clock()
-        due = "not_before <= :now" if force else "next_attempt_at <= :now AND not_before <= :now"
+        due = "due_time(not_before, :now, :wait) <= :now"
+        if not force:
+            due += " AND due_time(next_attempt_at, :now, :wait) <= :now"
         with self._transaction() as conn:
             dead = {f"dead{n}": owner for n, owner in enumerate(_dead_owners(conn, now))}
             orphaned = f" OR lease_owner IN ({', '.join(':' + k for k in dead)})" if dead else ""
             rows = conn.execute(
                 f"UPDATE pending SET lease_owner = :owner, lease_expires = :until"
                 f" WHERE rowid IN (SELECT rowid FROM pending WHERE {due}"
-                f" AND (lease_expires <= :now{orphaned}) ORDER BY enqueued_at LIMIT :limit)"
-                f" RETURNING {ENTRY_COLUMNS}",
+                f" AND (due_time(lease_expires, :now, :lease) <= :now{orphaned})"
+                f" ORDER BY enqueued_at LIMIT :limit) RETURNING {ENTRY_COLUMNS}",
                 {
                     "owner": self.owner,
                     "until": now + LEASE_SECONDS,
                     "now": now,
+                    "wait": MAX_WAIT,
+                    "lease": LEASE_SECONDS,
                     "limit": limit,
                     **dead,
                 },
@@ -393,7 +462,10 @@ class OfflineQueue:
         """When the earliest pending entry may be tried (None when none is)."""
         with self._reading() as conn:
             row = conn.execute(
-                "SELECT min(max(next_attempt_at, not_before, lease_expires)) FROM pending"
+                "SELECT min(max(due_time(next_attempt_at, :now, :wait),"
+                " due_time(not_before, :now, :wait), due_time(lease_expires, :now, :lease)))"
+                " FROM pending",
+                {"now": self.clock(), "wait": MAX_WAIT, "lease": LEASE_SECONDS},
             ).fetchone()
         return None if row[0] is None else float(row[0])
 
@@ -431,7 +503,14 @@ class OfflineQueue:
             "SELECT last_error FROM pending WHERE last_error IS NOT NULL"
             " ORDER BY next_attempt_at DESC LIMIT 1"
         ).fetchone()
-        return QueueStatus(pending, dead, reasons, None if error is None else error[0])
+        return QueueStatus(
+            pending, dead, reasons, None if error is None else error[0], self._moved_aside()
+        )
+
+    def _moved_aside(self) -> tuple[str, ...]:
+        """Unusable files once at this path, kept beside it (see `_open`)."""
+        pattern = f"{glob.escape(str(self.path))}.broken-*"
+        return tuple(sorted(p for p in glob.glob(pattern) if not p.endswith(SIDECARS)))
 
     def dead_letters(self) -> list[DeadLetter]:
         with self._reading() as conn:
@@ -556,6 +635,30 @@ class OfflineQueue:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+class CorruptQueue(QueueError):
+    """The queue file is SQLite, but its integrity check fails."""
+
+
+def _is_broken(error: QueueError) -> bool:
+    """Whether a queue failed to open because of the file itself, which moving
+    it aside cures, rather than a lock or the directory."""
+    cause = error.__cause__
+    while isinstance(cause, QueueError):
+        cause = cause.__cause__
+    if isinstance(error, CorruptQueue) or isinstance(cause, IsADirectoryError | PermissionError):
+        return True
+    return isinstance(cause, sqlite3.Error) and cause.sqlite_errorcode & 0xFF in BROKEN_FILE_CODES
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of what is at `path`, None when nothing is."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _dead_owners(conn: sqlite3.Connection, now: float) -> list[str]:

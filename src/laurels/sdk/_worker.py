@@ -29,6 +29,8 @@ log = logging.getLogger("laurels.sdk")
 T = TypeVar("T")
 IDLE_POLL_SECONDS = 5.0
 FLUSH_PAUSE_SECONDS = 0.2
+FORCED_PASS_SECONDS = 1.0
+
 _workers: weakref.WeakSet[Worker] = weakref.WeakSet()
 
 
@@ -56,6 +58,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deliverer: Deliverer | None = None
         self._wake: asyncio.Event | None = None
+        self._next_forced = 0.0  # monotonic time a good answer may next force a pass
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -96,19 +99,37 @@ class Worker:
             loop.close()
 
     async def _deliver_forever(self) -> None:
-        assert self._deliverer is not None
+        """Deliver passes until the loop stops. No error ends it: a failed pass
+        is logged and the next one comes after a pause."""
         assert self._wake is not None
-        queue = self._deliverer.queue
         while True:
             try:
-                await self._deliverer.run_once()
+                wait = await self._pass()
             except Exception:  # keep the worker alive; entries stay queued
                 log.exception("delivery of the offline queue failed")
-            due = await asyncio.to_thread(queue.next_due)
-            wait = IDLE_POLL_SECONDS if due is None else max(0.01, due - queue.clock())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(wait, IDLE_POLL_SECONDS))
+                wait = IDLE_POLL_SECONDS
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
+
+    async def _pass(self) -> float:
+        """One delivery pass; returns how long to wait for the next. After a good
+        answer of the service (here or to a direct update) the pass is forced past
+        backoffs (not past a Retry-After), at most once per FORCED_PASS_SECONDS,
+        so an entry the service keeps refusing is not resent at the game's rate."""
+        deliverer = self._deliverer
+        assert deliverer is not None
+        force = deliverer.good_answer_seen and time.monotonic() >= self._next_forced
+        if force:
+            deliverer.good_answer_seen = False
+            self._next_forced = time.monotonic() + FORCED_PASS_SECONDS
+        await deliverer.run_once(force=force)
+        due = await asyncio.to_thread(deliverer.queue.next_due)
+        wait = IDLE_POLL_SECONDS if due is None else max(0.01, due - deliverer.queue.clock())
+        if deliverer.good_answer_seen:
+            wait = min(wait, self._next_forced - time.monotonic())
+        return min(wait, IDLE_POLL_SECONDS)
 
     @property
     def deliverer(self) -> Deliverer | None:
