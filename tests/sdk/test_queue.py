@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from laurels.sdk._cli import main as sync_main
 from laurels.sdk._exceptions import QueueError
 from laurels.sdk._policy import Queued, coalesce
 from laurels.sdk._queue import LEASE_SECONDS, OfflineQueue
@@ -700,3 +701,12 @@ def test_every_failure_later_is_a_queue_error(queue: OfflineQueue, path: Path) -
         with pytest.raises(QueueError) as caught:
             call()
         assert isinstance(caught.value.__cause__, sqlite3.Error)
+
+
+def test_sync_status_names_a_moved_aside_file(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    garbage(path)
+    assert sync_main(["--status", "--queue", str(path)]) == 0
+    [aside] = OfflineQueue(path).status().moved_aside
+    assert f"moved aside (unusable): {aside}" in capsys.readouterr().out

@@ -44,6 +44,7 @@ def describe(path: Path, status: QueueStatus, settled: int | None = None) -> str
     ]
     lines += [f"  dead letter: {reason}" for reason in status.last_reasons]
     lines += [f"  blocked: {blocked.describe()}" for blocked in status.blocked]
+    lines += [f"  moved aside (unusable): {aside}" for aside in status.moved_aside]
     if status.last_error:
         lines.append(f"  last delivery error: {status.last_error}")
     return "\n".join(lines)
