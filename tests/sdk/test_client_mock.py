@@ -8,6 +8,7 @@ exercised by the integration tests."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import json
 import random
@@ -1002,3 +1003,123 @@ async def test_a_queue_broken_while_the_game_runs_costs_no_online_update(
     assert (await update(client, XUID, "2", 40)).status == "updated"
     with pytest.raises(QueueError):  # not a raw sqlite3 error
         client.status()
+
+
+# --- the delivery credential's answer ---------------------------------------------------------
+
+PLAYER: dict[str, Any] = {"service": BASE, "sandbox": SANDBOX, "title_id": TITLE_ID, "xuid": XUID}
+ISSUED = {"credential": "cred-good", "expiresAt": "2024-06-01T00:00:00.0000000Z"}
+
+
+def session_token(xuid: str = XUID, expires_at: float = T0 + 3600) -> str:
+    """A JWT-shaped player token of the title (the SDK reads its claims, never its
+    signature)."""
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    claims = {"typ": "player", "xuid": xuid, "tid": TITLE_ID, "sbx": SANDBOX, "exp": expires_at}
+    return f"{part({'alg': 'EdDSA'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+class CredentialAnswer:
+    """A network answering credential requests with one fixed response until
+    `fixed` is set (then with the service's 201), and updates with the service's
+    empty 200; records the token each update was sent with."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.status, self.body, self.headers = status, body, headers or {}
+        self.fixed = False
+        self.asked = 0
+        self.sent_with: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/delivery-credentials"):
+            self.sent_with.append(request.headers["authorization"].removeprefix("Bearer "))
+            return httpx.Response(200)
+        self.asked += 1
+        if self.fixed:
+            return httpx.Response(201, json=ISSUED)
+        return httpx.Response(self.status, content=self.body, headers=self.headers)
+
+
+# Answers to a credential request that are not the service's issuing answer.
+NOT_ISSUED = [
+    pytest.param(200, HTML, id="portal-page"),
+    pytest.param(201, HTML, id="html-201"),
+    pytest.param(302, b"", id="redirect-to-login"),
+    pytest.param(407, HTML, id="proxy-auth"),
+    pytest.param(502, HTML, id="proxy-502"),
+    pytest.param(201, b'["cred"]', id="a-list"),
+    pytest.param(201, b'"cred"', id="a-string"),
+    pytest.param(201, b"null", id="null"),
+    pytest.param(201, b"[" * 5_000 + b"]" * 5_000, id="nested-too-deep"),
+    pytest.param(201, b'{"credential": {"a": ' * 3_000 + b"1" + b"}" * 3_000, id="deep-object"),
+    pytest.param(201, b'{"expiresAt": ""}', id="no-credential"),
+    pytest.param(201, b'{"credential": "c"}', id="no-expiry"),
+    pytest.param(201, b'{"credential": 7, "expiresAt": ""}', id="credential-a-number"),
+    pytest.param(201, b'{"credential": "", "expiresAt": ""}', id="empty-credential"),
+    pytest.param(201, b'{"credential": "c", "expiresAt": 5}', id="expiry-a-number"),
+]
+
+
+@pytest.mark.parametrize(("status", "body"), NOT_ISSUED)
+async def test_a_credential_answer_not_the_services_raises_nothing_and_keeps_the_token(
+    make: MakeClient, queue_path: Path, status: int, body: bytes
+) -> None:
+    token = session_token()
+    network = CredentialAnswer(status, body, {"location": "http://portal.test/login"})
+    client = make(Service(), token=token, clock=Clock(T0), transport=MockTransport(network))
+    engine = client._engine
+    engine.keep_token(XUID)  # as an update queued offline keeps it, for `laurels sync`
+    queue = OfflineQueue(queue_path, clock=Clock(T0))
+    assert queue.session_token(**PLAYER) == token
+    async with httpx.AsyncClient(transport=MockTransport(network)) as http:
+        deliverer = Deliverer(engine.queue, http)
+        await engine.ensure_credential(deliverer, XUID)  # before: JSON errors raised here
+        assert (queue.credential(**PLAYER), queue.session_token(**PLAYER)) == (None, token)
+        network.fixed = True
+        await engine.ensure_credential(deliverer, XUID)
+    assert queue.credential(**PLAYER) == "cred-good"
+    assert queue.session_token(**PLAYER) is None  # exchanged: erased
+    assert network.asked == 2
+
+
+async def test_after_a_portal_answers_the_credential_request_the_next_update_asks_again(
+    make: MakeClient, queue_path: Path
+) -> None:
+    network = CredentialAnswer(200, HTML)
+    client = make(Service(), transport=MockTransport(network))
+    engine = client._engine
+    assert (await update(client, XUID, "1", 40)).status == "updated"
+    await eventually(lambda: network.asked == 1 and not engine._credentialing, "the request")
+    network.fixed = True
+    assert (await update(client, XUID, "2", 40)).status == "updated"
+    queue = OfflineQueue(queue_path)
+    await eventually(lambda: queue.credential(**PLAYER) is not None, "the credential")
+    assert (network.asked, queue.credential(**PLAYER)) == (2, "cred-good")
+
+
+@pytest.mark.parametrize(("status", "body"), NOT_ISSUED)
+async def test_a_stored_session_token_survives_a_credential_answer_not_the_services(
+    queue_path: Path, status: int, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = OfflineQueue(queue_path, clock=Clock(T0))
+    queue.enqueue(
+        service=BASE,
+        sandbox=SANDBOX,
+        title_id=TITLE_ID,
+        scid=SCID,
+        xuid=XUID,
+        achievement_id="1",
+        percent=100,
+    )
+    token = session_token()
+    assert queue.save_session_token(**PLAYER, token=token, expires_at=T0 + 3600)
+    network = CredentialAnswer(status, body, {"location": "http://portal.test/login"})
+    async with httpx.AsyncClient(transport=MockTransport(network)) as http:
+        assert await Deliverer(queue, http).run_once(force=True) == 1
+    assert network.asked == 1
+    assert network.sent_with == [token]  # the stored token itself delivered it
+    assert (queue.credential(**PLAYER), queue.session_token(**PLAYER)) == (None, token)
+    assert "failed" not in caplog.text

@@ -18,6 +18,7 @@ from laurels.sdk._policy import (
     CLOCK_SLACK,
     MAX_ERROR_BODY,
     MAX_WAIT,
+    IssuedCredential,
     Outcome,
     Queued,
     backoff,
@@ -28,6 +29,7 @@ from laurels.sdk._policy import (
     due_time,
     hresult,
     iso_time,
+    issued_credential,
     next_attempt,
     retry_after,
     service_error,
@@ -215,6 +217,38 @@ SPACED = b' {"code": 4500, "source": "achievements", "description": ""} '
 )
 def test_service_error(body: bytes, expected: dict[str, object] | None) -> None:
     assert service_error(body) == expected
+
+
+# Nested deeper than the JSON parser recurses, yet small enough to be parsed at all.
+DEEP_BUT_SMALL = b"[" * 5_000 + b"]" * 5_000
+ISSUED = b'{"credential": "cred-1", "expiresAt": "2024-06-01T00:00:00.0000000Z"}'
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (201, ISSUED, IssuedCredential("cred-1", "2024-06-01T00:00:00.0000000Z")),
+        (201, b' {"credential": "c", "expiresAt": "", "more": 1} ', IssuedCredential("c", "")),
+        # another status, even with the very same body
+        (200, ISSUED, None),
+        (202, ISSUED, None),
+        (302, EMPTY, None),
+        (403, SERVICE_ERROR, None),
+        # a 201 that is not the service's: a page, JSON of another shape or depth
+        *[(201, body, None) for body in FOREIGN_BODIES],
+        (201, DEEP_BUT_SMALL, None),
+        (201, b'{"credential": ' + DEEP_BUT_SMALL + b', "expiresAt": ""}', None),
+        (201, b'{"expiresAt": "2024-06-01T00:00:00.0000000Z"}', None),
+        (201, b'{"credential": "c"}', None),
+        (201, b'{"credential": "", "expiresAt": ""}', None),
+        (201, b'{"credential": 7, "expiresAt": ""}', None),
+        (201, b'{"credential": ["c"], "expiresAt": ""}', None),
+        (201, b'{"credential": "c", "expiresAt": 1717200000}', None),
+        (201, b'{"credential": "c", "expiresAt": null}', None),
+    ],
+)
+def test_issued_credential(status: int, body: bytes, expected: IssuedCredential | None) -> None:
+    assert issued_credential(status, body) == expected
 
 
 FOREIGN = "(not an answer of the achievements service: a proxy or captive portal?)"

@@ -300,39 +300,28 @@ class _Engine:
         return UpdateResult("queued", 0, None, error)
 
     async def ensure_credential(self, d: Deliverer, xuid: str) -> None:
-        """Ask the service for this player's delivery credential, once, so updates
-        queued later can be delivered after the session token expired."""
-        stored = await asyncio.to_thread(
-            self.queue.credential,
-            service=self.service,
-            sandbox=self.sandbox,
-            title_id=self.title_id,
-            xuid=xuid,
-        )
-        token = await self.token()
-        if stored is not None or token is None:
-            self._credentialed.add(xuid)
-            return
+        """Ask the service for this player's delivery credential, once a session, so
+        updates queued later can be delivered after the session token expired
+        (`Deliverer.exchange`). Never raises: after a network error or an answer
+        that is not the service's (a captive portal's page, a body without the
+        credential) it is asked again after the next update; a queue error is
+        logged, and the session token stays wherever it was stored."""
         try:
-            response = await d.http.post(
-                f"{self.service}/users/xuid({xuid})/delivery-credentials",
-                json={},
-                headers=headers(token),
-            )
-        except httpx.HTTPError:
-            return  # offline: try again after the next update
-        if response.status_code == 201:
-            data = response.json()
-            await asyncio.to_thread(
-                self.queue.save_credential,
-                service=self.service,
-                sandbox=self.sandbox,
-                title_id=self.title_id,
-                xuid=xuid,
-                credential=data["credential"],
-                expires_at=data.get("expiresAt", ""),
-            )
-        self._credentialed.add(xuid)
+            await self._ensure_credential(d, xuid)
+        except Exception as exc:  # (a task nobody awaits: say it here)
+            log.warning("cannot get a delivery credential for %s: %s", xuid, exc)
+
+    async def _ensure_credential(self, d: Deliverer, xuid: str) -> None:
+        player: dict[str, Any] = {
+            "service": self.service,
+            "sandbox": self.sandbox,
+            "title_id": self.title_id,
+            "xuid": xuid,
+        }
+        stored = await asyncio.to_thread(self.queue.credential, **player)
+        token = await self.token()
+        if stored is not None or token is None or (await d.exchange(player, token)).answered:
+            self._credentialed.add(xuid)
 
     # -- reads -------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from laurels.sdk._policy import (
     classify,
     describe,
     iso_time,
+    issued_credential,
     next_attempt,
     retry_after,
     service_error,
@@ -71,18 +72,12 @@ def _player(entry: Entry) -> dict[str, Any]:
     }
 
 
-def _issued(response: httpx.Response) -> tuple[str, str] | None:
-    """(credential, expiresAt) of the service's 201 to a credential request."""
-    if response.status_code != 201:
-        return None
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    credential = data.get("credential") if isinstance(data, dict) else None
-    if not isinstance(credential, str) or not credential:
-        return None
-    return credential, str(data.get("expiresAt", ""))
+@dataclass(frozen=True)
+class Exchanged:
+    """What asking for a delivery credential came to."""
+
+    credential: str | None  # the credential now stored, if one was issued
+    answered: bool  # the service answered (issued or refused); False: ask again later
 
 
 def _from_service(response: httpx.Response) -> bool:
@@ -249,30 +244,43 @@ class Deliverer:
             return None if stored is None else await self._exchange(entry, stored)
 
     async def _exchange(self, entry: Entry, token: str) -> str | None:
-        """Exchange a stored session token for the player's delivery credential, which
-        is stored while the token is erased. A refusal by the service (the token
-        expired, or is not that player's) erases the token; a network error or any
-        other answer keeps it and returns None."""
-        player = _player(entry)
+        """`exchange` for an entry's player; the credential stored, or None."""
+        return (await self.exchange(_player(entry), token)).credential
+
+    async def exchange(self, player: dict[str, Any], token: str) -> Exchanged:
+        """Exchange a session token for the player's (`service`, `sandbox`,
+        `title_id`, `xuid`) delivery credential, which is stored while the token is
+        erased from the queue file. A refusal by the service (the token expired, or
+        is not that player's) erases the token if it is stored. A network error, or
+        an answer that is not the service's (`_policy.issued_credential`: a captive
+        portal's page, a body without the credential), keeps everything as it was:
+        not answered, ask again later. Raises only QueueError, when the credential
+        or the erasure cannot be written."""
+        xuid = player["xuid"]
         try:
             response = await self.http.post(
-                credential_url(entry.service, entry.xuid), json={}, headers=headers(token)
+                credential_url(player["service"], xuid), json={}, headers=headers(token)
             )
         except httpx.HTTPError as exc:
-            log.info("cannot exchange the stored session token of %s: %s", entry.xuid, exc)
-            return None
-        issued = _issued(response)
+            log.info("cannot exchange the session token of %s: %s", xuid, exc)
+            return Exchanged(None, answered=False)
+        issued = issued_credential(response.status_code, response.content)
         if issued is not None:
-            credential, expires_at = issued
             await asyncio.to_thread(
-                self.queue.save_credential, **player, credential=credential, expires_at=expires_at
+                self.queue.save_credential,
+                **player,
+                credential=issued.credential,
+                expires_at=issued.expires_at,
             )
-            log.info("stored session token of %s exchanged for a delivery credential", entry.xuid)
-            return credential
-        if response.status_code in (401, 403) and _from_service(response):
+            log.info("session token of %s exchanged for a delivery credential", xuid)
+            return Exchanged(issued.credential, answered=True)
+        if not _from_service(response):
+            log.info("no credential for %s: %s", xuid, _reason(response))
+            return Exchanged(None, answered=False)
+        if response.status_code in (401, 403):
             await asyncio.to_thread(self.queue.forget_session_token, **player, token=token)
-            log.info("stored session token of %s refused and erased", entry.xuid)
-        return None
+            log.info("session token of %s refused for a credential (erased if stored)", xuid)
+        return Exchanged(None, answered=True)
 
     async def _deliver(self, batch: list[Entry]) -> int:
         first = batch[0]

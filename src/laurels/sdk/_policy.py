@@ -37,17 +37,25 @@ def hresult(status: int) -> int:
     return 0 if status in (200, 201, 204) else HTTP_E_BASE | status
 
 
-def service_error(body: bytes) -> dict[str, object] | None:
-    """The service's JSON error body (`{"code": int, "source": "achievements",
-    "description": str}`, spec/wire.md), or None for any other body: HTML, JSON
-    that is not an object, another source, or more than `MAX_ERROR_BODY` bytes."""
-    if not body or len(body) > MAX_ERROR_BODY:
+def json_object(body: bytes, limit: int = MAX_ERROR_BODY) -> dict[str, object] | None:
+    """A body that is a JSON object of at most `limit` bytes, else None: empty, too
+    large, not JSON, not UTF-8, nested too deep to parse, or JSON of another type.
+    The one parser of the service's small JSON answers: it never raises."""
+    if not body or len(body) > limit:
         return None
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
         return None
-    if not isinstance(data, dict) or data.get("source") != "achievements":
+    return data if isinstance(data, dict) else None
+
+
+def service_error(body: bytes) -> dict[str, object] | None:
+    """The service's JSON error body (`{"code": int, "source": "achievements",
+    "description": str}`, spec/wire.md), or None for any other body: HTML, JSON
+    that is not an object, another source, or more than `MAX_ERROR_BODY` bytes."""
+    data = json_object(body)
+    if data is None or data.get("source") != "achievements":
         return None
     code, description = data.get("code"), data.get("description")
     if not isinstance(code, int) or isinstance(code, bool) or not isinstance(description, str):
@@ -72,6 +80,30 @@ def classify(status: int, body: bytes = b"", *, queued: bool = False) -> Outcome
     if queued and status == 401:
         return Outcome.RETRY
     return Outcome.REJECTED
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    """A delivery credential the service issued, and when it expires (ISO-8601)."""
+
+    credential: str
+    expires_at: str
+
+
+def issued_credential(status: int, body: bytes) -> IssuedCredential | None:
+    """The credential of the service's answer to `POST /users/xuid({xuid})/
+    delivery-credentials`: a 201 whose body is a JSON object with a non-empty
+    string `credential` and a string `expiresAt`. None for anything else, which
+    is not the service's issuing answer: another status, a proxy's or captive
+    portal's page, JSON that is not an object or is nested too deep, a field
+    missing or of another type. Never raises."""
+    data = json_object(body) if status == 201 else None
+    if data is None:
+        return None
+    credential, expires_at = data.get("credential"), data.get("expiresAt")
+    if not isinstance(credential, str) or not credential or not isinstance(expires_at, str):
+        return None
+    return IssuedCredential(credential, expires_at)
 
 
 def describe(status: int, body: bytes, reason: str) -> str:
