@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ import httpx
 from laurels.sdk._delivery import Deliverer
 from laurels.sdk._queue import OfflineQueue, QueueStatus
 
+log = logging.getLogger("laurels.sdk")
 POLL_SECONDS = 5.0
+ERROR_PAUSE = 0.1  # the first pause after a failed queue call; doubles while they go on
 
 
 @dataclass(frozen=True)
@@ -59,26 +62,61 @@ async def run_forever(
     on_pass: Callable[[list[PassReport]], None] | None = None,
 ) -> None:
     """Deliver each queue as its entries come due, until `stop` is set (SIGTERM and
-    SIGINT set it when run from the command line)."""
+    SIGINT set it when run from the command line). No error stops it: a queue call
+    that fails (a locked, full or vanished disk) is logged, and that queue is tried
+    again after a brief pause that doubles while failures go on (`error_pause`);
+    the other queues go on meanwhile. `on_pass` gets the reports of each round's
+    passes that worked."""
     stop = stop or asyncio.Event()
     async with httpx.AsyncClient(transport=transport, timeout=10.0) as http:
         deliverers = [Deliverer(queue, http) for queue in queues]
+        failures = 0
         while not stop.is_set():
-            reports = []
-            for deliverer in deliverers:
-                settled = await deliverer.run_once()
-                reports.append(PassReport(deliverer.queue.path, settled, deliverer.queue.status()))
+            passes = [await _pass(deliverer) for deliverer in deliverers]
+            reports = [report for report in passes if report is not None]
             if on_pass is not None:
                 on_pass(reports)
-            await _sleep_until_due(queues, stop)
+            wait = _until_due(queues)
+            failed = wait is None or len(reports) < len(passes)
+            failures = failures + 1 if failed else 0
+            pause = min(POLL_SECONDS if wait is None else wait, error_pause(failures))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
 
 
-async def _sleep_until_due(queues: Sequence[OfflineQueue], stop: asyncio.Event) -> None:
-    dues = [d for q in queues if (d := q.next_due()) is not None]
-    now = queues[0].clock() if queues else 0.0
-    wait = min([POLL_SECONDS, *[max(0.05, d - now) for d in dues]])
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), wait)
+def error_pause(failures: int) -> float:
+    """Seconds to wait after `failures` failed rounds in a row (none: no limit
+    beyond POLL_SECONDS): ERROR_PAUSE at first, doubling up to POLL_SECONDS."""
+    if failures <= 0:
+        return POLL_SECONDS
+    return min(POLL_SECONDS, ERROR_PAUSE * 2.0 ** min(failures - 1, 16))
+
+
+async def _pass(deliverer: Deliverer) -> PassReport | None:
+    """One delivery pass over one queue; None, logged, when a queue call failed
+    (its entries stay queued: leases expire, and the next round tries again)."""
+    queue = deliverer.queue
+    try:
+        settled = await deliverer.run_once()
+        return PassReport(queue.path, settled, await asyncio.to_thread(queue.status))
+    except Exception:
+        log.exception("delivery of the offline queue %s failed; trying again shortly", queue.path)
+        return None
+
+
+def _until_due(queues: Sequence[OfflineQueue]) -> float | None:
+    """Seconds until the earliest entry of any queue is due (at most POLL_SECONDS,
+    at least a moment); None, logged, when a queue cannot be read."""
+    wait = POLL_SECONDS
+    for queue in queues:
+        try:
+            due = queue.next_due()
+        except Exception:
+            log.exception("cannot read the offline queue %s; trying again shortly", queue.path)
+            return None
+        if due is not None:
+            wait = min(wait, max(0.05, due - queue.clock()))
+    return wait
 
 
 def run_agent(paths: Sequence[Path], *, once: bool) -> list[PassReport]:
