@@ -1123,3 +1123,43 @@ async def test_a_stored_session_token_survives_a_credential_answer_not_the_servi
     assert network.sent_with == [token]  # the stored token itself delivered it
     assert (queue.credential(**PLAYER), queue.session_token(**PLAYER)) == (None, token)
     assert "failed" not in caplog.text
+
+
+# --- flush and what nothing can deliver ----------------------------------------------------
+
+
+@KINDS
+async def test_flush_does_not_wait_for_updates_nothing_can_deliver(
+    make: MakeClient, queue_path: Path, kind: str
+) -> None:
+    queue = preload(queue_path, [(XUID, "1", 100), (XUID, "2", 100)])
+    for aid in ("1", "2", "3"):  # a player with no credential and no stored token
+        queue.enqueue(
+            service=BASE,
+            sandbox=SANDBOX,
+            title_id=TITLE_ID,
+            scid=SCID,
+            xuid=OTHER_XUID,
+            achievement_id=aid,
+            percent=100,
+        )
+    service = Service(200)
+    client = make(service, kind, token=session_token(XUID), clock=Clock(T0))
+    started = time.monotonic()
+    assert await flush(client, 10.0) == 3  # the other player's, still queued
+    assert time.monotonic() - started < 3.0  # not the whole timeout
+    assert set(service.delivered()) == {(XUID, "1"), (XUID, "2")}
+    [blocked] = client.status().blocked
+    assert (blocked.xuid, blocked.count) == (OTHER_XUID, 3)
+
+
+async def test_flush_still_waits_for_what_a_network_error_holds(
+    make: MakeClient, queue_path: Path
+) -> None:
+    preload(queue_path, [(XUID, "1", 100)])
+    service = Service(200)
+    service.error = httpx.ConnectError
+    client = make(service, token=session_token(XUID), clock=Clock(T0))
+    started = time.monotonic()
+    assert await flush(client, 0.6) == 1
+    assert time.monotonic() - started >= 0.5  # it can be delivered: flush keeps trying

@@ -508,7 +508,10 @@ class AchievementsClient(_Base):
 
     async def flush(self, timeout: float = 5.0) -> int:
         """Deliver what is queued for this service; returns how many updates are
-        still queued after at most `timeout` seconds."""
+        still queued, after at most `timeout` seconds. Returns sooner once all that
+        can be delivered now is settled: updates nothing on this device can send
+        (`status().blocked`) are not waited for, but counted in the result; updates
+        held by a network error or a Retry-After are waited for until `timeout`."""
         return await asyncio.wrap_future(self._flush(timeout))
 
     async def close(self, timeout: float = 2.0) -> None:
@@ -595,7 +598,9 @@ class SyncAchievementsClient(_Base):
 
     def flush(self, timeout: float = 5.0) -> int:
         """Block up to `timeout` seconds delivering the queue; returns how many
-        updates are still queued."""
+        updates are still queued. Returns sooner once all that can be delivered
+        now is settled: updates nothing on this device can send
+        (`status().blocked`) are not waited for, but counted in the result."""
         return self._flush(timeout).result(timeout + 5.0)
 
     def close(self, timeout: float = 2.0) -> None:

@@ -58,6 +58,19 @@ class Identity:
         return own == (entry.service, entry.sandbox, entry.title_id)
 
 
+@dataclass(frozen=True)
+class PassResult:
+    """What one delivery pass came to."""
+
+    settled: int = 0  # delivered or dead-lettered
+    # Claimed entries that nothing on this device can send now (no delivery
+    # credential, no valid session token): kept queued, `status().blocked`.
+    stranded: tuple[Entry, ...] = ()
+
+    def __add__(self, other: PassResult) -> PassResult:
+        return PassResult(self.settled + other.settled, self.stranded + other.stranded)
+
+
 def credential_url(service: str, xuid: str) -> str:
     return f"{service}/users/xuid({xuid})/delivery-credentials"
 
@@ -152,19 +165,24 @@ class Deliverer:
     async def run_once(self, *, force: bool = False, limit: int = 512) -> int:
         """Deliver what is due now; returns how many entries were settled
         (delivered or dead-lettered). Network problems keep entries queued."""
+        return (await self.run_pass(force=force, limit=limit)).settled
+
+    async def run_pass(self, *, force: bool = False, limit: int = 512) -> PassResult:
+        """`run_once`, saying also which entries nothing on this device could send.
+        Raises QueueError when the queue cannot be read (nothing is lost: entries
+        claimed stay leased until their lease expires)."""
         await asyncio.to_thread(self.queue.erase_expired_tokens)
         entries = await asyncio.to_thread(self.queue.claim, limit=limit, force=force)
-        if not entries:
-            return 0
         gate = asyncio.Semaphore(CONCURRENCY)
 
-        async def one(batch: list[Entry]) -> int:
+        async def one(batch: list[Entry]) -> PassResult:
             async with gate:
                 return await self._deliver_safely(batch)
 
-        return sum(await asyncio.gather(*(one(batch) for batch in _batches(entries))))
+        results = await asyncio.gather(*(one(batch) for batch in _batches(entries)))
+        return sum(results, PassResult())
 
-    async def _deliver_safely(self, batch: list[Entry]) -> int:
+    async def _deliver_safely(self, batch: list[Entry]) -> PassResult:
         """`_deliver`, where a failure (a queue error, a token provider's surprise)
         keeps this batch queued and lets the other batches of the pass go on."""
         try:
@@ -175,7 +193,7 @@ class Deliverer:
                 await self._retry(batch, None, f"{type(exc).__name__}: {exc}")
             except Exception:  # the lease expires: the batch is tried again then
                 log.exception("the failed batch could not be released")
-            return 0
+            return PassResult()
 
     def good_answer(self) -> None:
         """The service took an update: it is reachable, so what waits out a
@@ -282,12 +300,17 @@ class Deliverer:
             log.info("session token of %s refused for a credential (erased if stored)", xuid)
         return Exchanged(None, answered=True)
 
-    async def _deliver(self, batch: list[Entry]) -> int:
+    async def _deliver(self, batch: list[Entry]) -> PassResult:
         first = batch[0]
         means = await self._means(first)
         if means is None:
             await self._retry(batch, None, NOTHING_DELIVERS.format(xuid=first.xuid))
-            return 0
+            return PassResult(stranded=tuple(batch))
+        return PassResult(await self._send(batch, means))
+
+    async def _send(self, batch: list[Entry], means: Means) -> int:
+        """Send a batch with what `_means` chose; returns how many were settled."""
+        first = batch[0]
         source, token = means
         try:
             response = await self.http.post(
@@ -346,7 +369,7 @@ class Deliverer:
             await self._retry(batch, response, f"HTTP {response.status_code}: {_reason(response)}")
             return 0
         if len(batch) > 1:  # find the entry the service refuses; deliver the others
-            return sum([await self._deliver([entry]) for entry in batch])
+            return sum([(await self._deliver([entry])).settled for entry in batch])
         await asyncio.to_thread(
             self.queue.dead_letter, batch, status=response.status_code, reason=_reason(response)
         )

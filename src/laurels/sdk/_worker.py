@@ -159,16 +159,21 @@ class Worker:
             loop.call_soon_threadsafe(event.set)
 
     async def flush(self, deliverer: Deliverer, timeout: float) -> int:
-        """(On the loop.) Deliver until nothing of this service is queued or
-        `timeout` passes; returns how many entries are still queued."""
+        """(On the loop.) Deliver this service's queued entries, backoffs waived,
+        until every entry still queued is one nothing on this device can send (no
+        delivery credential, no valid session token: `status().blocked`), or
+        `timeout` passes; returns how many entries are still queued, those
+        included. Entries held by a network error or a Retry-After are waited for
+        until the timeout."""
         deadline = time.monotonic() + max(0.0, timeout)
         queue = deliverer.queue
         while True:
-            settled = await deliverer.run_once(force=True)
+            done = await deliverer.run_pass(force=True)
             pending = await asyncio.to_thread(queue.pending_count, self._service)
-            if pending == 0 or time.monotonic() >= deadline:
+            stranded = sum(1 for entry in done.stranded if entry.service == self._service)
+            if pending <= stranded or time.monotonic() >= deadline:
                 return pending
-            if settled == 0:
+            if done.settled == 0:
                 await asyncio.sleep(min(FLUSH_PAUSE_SECONDS, deadline - time.monotonic()))
 
     def close(self, timeout: float) -> int | None:
