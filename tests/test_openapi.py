@@ -228,7 +228,9 @@ def test_the_xuid_pattern_is_what_parse_xuid_accepts(n: int) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("PUT", f"/users/xuid({XUID})/achievements/{SCID}/update", "GET, POST"),
+        ("PUT", f"/users/xuid({XUID})/achievements/{SCID}/update", "POST"),
+        ("OPTIONS", f"/users/xuid({XUID})/achievements/{SCID}/update", "POST"),
+        ("PUT", f"/users/xuid({XUID})/achievements/{SCID}/1", "GET"),
         ("DELETE", f"/users/xuid({XUID})/achievements", "GET"),
         ("POST", "/healthz", "GET"),
         ("TRACE", "/metrics", "GET"),

@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from laurels import __version__
 from laurels.activity import routes as activity_routes
@@ -67,13 +66,15 @@ HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRA
 
 
 def allowed_methods(request: Request) -> str:
-    """The methods some route serves at the request's path, for `Allow`."""
-    routes = request.app.router.routes
-    return ", ".join(
-        method
-        for method in HTTP_METHODS
-        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
-    )
+    """The methods of the resource a 405 was answered for, for `Allow`: those the
+    published schema has for the matched route's path (or that route's own, for a
+    route the schema leaves out). A GET of `.../{scid}/update` reads the achievement
+    whose id is `update`, another resource, so the update's `Allow` is `POST`."""
+    route = request.scope.get("route")
+    template = getattr(route, "path_format", None)
+    documented = request.app.openapi()["paths"].get(template) or {}
+    methods = {name.upper() for name in documented} or set(getattr(route, "methods", None) or ())
+    return ", ".join(method for method in HTTP_METHODS if method in methods)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
