@@ -22,7 +22,9 @@ from laurels.sdk._rta import (
     player,
     progress_resource,
     reconnect_delay,
+    refusal_delay,
     subscribe_frame,
+    transient_refusal,
     unsubscribe_frame,
     websocket_url,
 )
@@ -264,3 +266,35 @@ def test_reconnect_delay_is_jittered_below_a_capped_exponential(
 def test_reconnect_delay_takes_its_base_and_cap() -> None:
     rng = random.Random(1)
     assert all(reconnect_delay(9, rng, base=0.01, cap=0.05) <= 0.05 for _ in range(50))
+
+
+@pytest.mark.parametrize(
+    ("status", "transient"),
+    [
+        (408, True),
+        (429, True),  # the player's socket limit
+        (500, True),
+        (502, True),
+        (503, True),
+        (599, True),
+        (401, False),  # the token: counted against max_auth_failures
+        (403, False),
+        (400, False),
+        (404, False),
+        (426, False),
+        (0, False),  # no token at all
+        (600, False),
+    ],
+)
+def test_transient_refusal(status: int, transient: bool) -> None:
+    assert transient_refusal(status) is transient
+
+
+@pytest.mark.parametrize(
+    ("delay", "asked", "wait"),
+    [(0.5, None, 0.5), (0.5, 7.0, 7.0), (4.0, 2.0, 4.0), (1.0, 0.0, 1.0), (0.5, 300.0, 300.0)],
+)
+def test_refusal_delay_is_the_longer_of_backoff_and_retry_after(
+    delay: float, asked: float | None, wait: float
+) -> None:
+    assert refusal_delay(delay, asked) == wait

@@ -101,6 +101,9 @@ class FakeRta:
         self.connections: asyncio.Queue[FakeConnection] = asyncio.Queue()
         self.script: dict[str, list[int | None]] = {}
         self.refuse: int | None = None
+        self.refusals: list[int] = []  # statuses of the next handshakes, before `refuse`
+        self.refuse_headers: dict[str, str] = {}
+        self.refuse_body = "refused\n"
         self.refused = 0
         self.last_event_id = "0.0"
         self.server: Server | None = None
@@ -130,10 +133,14 @@ class FakeRta:
         return await asyncio.wait_for(self.connections.get(), WAIT)
 
     def _process(self, connection: ServerConnection, request: Request) -> Response | None:
-        if self.refuse is None:
+        status = self.refusals.pop(0) if self.refusals else self.refuse
+        if status is None:
             return None
         self.refused += 1
-        return connection.respond(HTTPStatus(self.refuse), "refused\n")
+        response = connection.respond(HTTPStatus(status), self.refuse_body)
+        for name, value in self.refuse_headers.items():
+            response.headers[name] = value
+        return response
 
     async def _handle(self, ws: ServerConnection) -> None:
         conn = FakeConnection(ws)
@@ -477,6 +484,79 @@ async def test_other_handshake_statuses_are_retried_after_the_first_connection(
     await fake.connection()
     assert await next_event(subscriber) == ResyncEvent("reconnected")
     assert fake.refused == 4
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "delays"),
+    [
+        (429, "7", [0.5, 7.0, 7.0, 7.0, 7.0]),  # the player's socket limit
+        (503, "2", [0.5, 2.0, 2.0, 4.0, 4.0]),  # the backoff, when longer, wins
+        (429, "0", [0.5, 1.0, 2.0, 4.0, 4.0]),
+        (429, "31536000", [0.5, 300.0, 300.0, 300.0, 300.0]),  # bounded as for updates
+        (429, "soon", [0.5, 1.0, 2.0, 4.0, 4.0]),  # malformed: ignored
+        (408, None, [0.5, 1.0, 2.0, 4.0, 4.0]),
+        (502, None, [0.5, 1.0, 2.0, 4.0, 4.0]),
+    ],
+)
+async def test_a_transient_handshake_refusal_is_retried_after_its_retry_after(
+    fake: FakeRta,
+    subscriber: RealtimeSubscriber,
+    sleeps: Sleeps,
+    status: int,
+    retry_after: str | None,
+    delays: list[float],
+) -> None:
+    conn = await subscribed(fake, subscriber, PROGRESS_URI)
+    fake.refuse = status
+    fake.refuse_headers = {} if retry_after is None else {"Retry-After": retry_after}
+
+    async def hook(count: int) -> None:
+        if count == 5:  # four refusals: more than max_auth_failures
+            fake.refuse = None
+
+    sleeps.hook = hook
+    await conn.ws.close(1001)
+    await fake.connection()
+    assert await next_event(subscriber) == ResyncEvent("reconnected")
+    assert fake.refused == 4
+    assert sleeps.delays == delays
+
+
+@pytest.mark.parametrize("status", [429, 408, 500, 503])
+async def test_a_transient_refusal_of_the_first_handshake_is_waited_out(
+    fake: FakeRta, subscriber: RealtimeSubscriber, sleeps: Sleeps, status: int
+) -> None:
+    fake.refusals = [status] * 4  # then accepted
+    fake.refuse_headers = {"Retry-After": "3"}
+    await subscriber.subscribe_progress(XUID)
+    assert fake.refused == 4
+    assert sleeps.delays == [3.0, 3.0, 3.0, 4.0]
+    assert subscriber.connected
+
+
+async def test_only_401_and_403_count_against_the_token(
+    fake: FakeRta, subscriber: RealtimeSubscriber, sleeps: Sleeps
+) -> None:
+    conn = await subscribed(fake, subscriber, PROGRESS_URI)
+    fake.refusals = [429, 401, 503, 403, 408, 429, 502, 401, 429]
+    await conn.ws.close(1001)
+    with pytest.raises(HandshakeRefused) as caught:
+        await next_event(subscriber)
+    assert caught.value.status == 401
+    assert fake.refused == 8  # the third 401/403 ends it; the others never counted
+
+
+async def test_a_refusal_says_the_services_description(
+    fake: FakeRta, subscriber: RealtimeSubscriber
+) -> None:
+    fake.refuse = 403
+    fake.refuse_body = json.dumps(
+        {"code": 4500, "source": "achievements", "description": "token expired"}
+    )
+    with pytest.raises(HandshakeRefused) as caught:
+        await subscriber.subscribe_progress(XUID)
+    assert (caught.value.status, caught.value.description) == (403, "token expired")
+    assert caught.value.retry_after is None
 
 
 async def test_an_unreachable_service_raises_network_error(tmp_path: Path) -> None:

@@ -37,12 +37,14 @@ class ServiceError(LaurelsError):
 
 class HandshakeRefused(LaurelsError):
     """The service answered the WebSocket handshake with an HTTP status (403 for a
-    missing, forged or expired token; 0 when there was no token at all)."""
+    missing, forged or expired token; 0 when there was no token at all);
+    `retry_after` is the wait its Retry-After asked for (bounded), if any."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str, *, retry_after: float | None = None) -> None:
         super().__init__(f"real-time connection refused (HTTP {status}): {description}")
         self.status = status
         self.description = description
+        self.retry_after = retry_after
 
 
 class SubscriptionError(LaurelsError):

@@ -23,16 +23,19 @@ import contextlib
 import itertools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.http11 import Response
 from websockets.typing import Subprotocol
 
 from laurels.sdk._client import AchievementsClient, NetworkError, SyncAchievementsClient
 from laurels.sdk._exceptions import ClientClosed, HandshakeRefused, LaurelsError, SubscriptionError
 from laurels.sdk._models import RealtimeEvent, ResyncEvent
+from laurels.sdk._policy import retry_after, service_error
 from laurels.sdk._rta import (
     AUTH_STATUSES,
     OK,
@@ -54,7 +57,9 @@ from laurels.sdk._rta import (
     player,
     progress_resource,
     reconnect_delay,
+    refusal_delay,
     subscribe_frame,
+    transient_refusal,
     unsubscribe_frame,
     websocket_url,
 )
@@ -94,8 +99,12 @@ class RealtimeSubscriber:
     `subscribe_*` raise SubscriptionError when the service refuses the resource
     (unknown, another player's or title's, limit reached), and on the first
     connection HandshakeRefused (an HTTP status at the handshake, e.g. 403 for a
-    bad token) or NetworkError (unreachable). Once connected, losses are
-    retried forever; refusals of the token at a reconnect are retried
+    bad token) or NetworkError (unreachable). A transient refusal at any
+    handshake (408, 429 when the player holds too many sockets, a 5xx) is never
+    raised: the subscriber tries again after its backoff or the Retry-After
+    (bounded like an update's, at most 300 s), whichever is longer, for as long
+    as it lasts, and `subscribe_*` waits meanwhile. Once connected, losses are
+    retried forever; refusals of the token (401, 403) at a reconnect are retried
     `max_auth_failures` times (with a fresh token each) and then raised by the
     iterator, which also raises a SubscriptionError for a resource refused on a
     resubscribe."""
@@ -250,17 +259,19 @@ class RealtimeSubscriber:
     async def _keep_connected(self) -> None:
         reason: Reason | None = None  # None until the first connection opened
         while not self._closed:
+            asked: float | None = None
             try:
                 ws = await self._open()
             except LaurelsError as exc:
-                if reason is None or not self._may_retry(exc):
+                if not self._may_retry(exc, first=reason is None):
                     self._fail(exc)
                     return
-                log.info("real-time reconnect failed: %s", exc)
+                log.info("real-time connection failed, trying again: %s", exc)
+                asked = exc.retry_after if isinstance(exc, HandshakeRefused) else None
             else:
                 self._auth_failures = 0
                 reason = await self._serve(ws, reason)
-            await self._sleep(self._next_delay())
+            await self._sleep(refusal_delay(self._next_delay(), asked))
 
     def _next_delay(self) -> float:
         base, cap = self._backoff
@@ -268,9 +279,16 @@ class RealtimeSubscriber:
         self._attempt += 1
         return delay
 
-    def _may_retry(self, exc: LaurelsError) -> bool:
-        """Network errors and other statuses are retried for ever; a refused
-        token only so often, since retrying cannot fix a revoked player."""
+    def _may_retry(self, exc: LaurelsError, *, first: bool) -> bool:
+        """A transient refusal (408, 429, 5xx) is retried for ever, even before
+        the first connection. Otherwise the first connection's error is the
+        caller's; later, network errors and other statuses are retried for ever
+        and a refused token (401, 403) only so often, since retrying cannot fix a
+        revoked player."""
+        if isinstance(exc, HandshakeRefused) and transient_refusal(exc.status):
+            return True
+        if first:
+            return False
         if isinstance(exc, NetworkError) or (
             isinstance(exc, HandshakeRefused) and exc.status not in AUTH_STATUSES
         ):
@@ -298,8 +316,10 @@ class RealtimeSubscriber:
             )
         except InvalidStatus as exc:
             response = exc.response
-            text = response.body.decode(errors="replace") if response.body else ""
-            raise HandshakeRefused(response.status_code, text or response.reason_phrase) from exc
+            asked = retry_after(response.headers.get("Retry-After"), time.time())
+            raise HandshakeRefused(
+                response.status_code, _refusal_text(response), retry_after=asked
+            ) from exc
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise NetworkError(f"cannot reach {self._url}: {exc!r}") from exc
         if ws.subprotocol != SUBPROTOCOL:
@@ -407,6 +427,16 @@ class RealtimeSubscriber:
     def _wake(self) -> None:
         if not self._events.full():
             self._events.put_nowait(None)
+
+
+def _refusal_text(response: Response) -> str:
+    """The service's description of a refused handshake (its JSON error body),
+    else the body's text, else the reason phrase."""
+    body = bytes(response.body or b"")
+    error = service_error(body)
+    if error is not None:
+        return str(error["description"])
+    return body.decode(errors="replace")[:500].strip() or response.reason_phrase
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:

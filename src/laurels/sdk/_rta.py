@@ -18,7 +18,7 @@ SUBSCRIBE, UNSUBSCRIBE, EVENT, RESYNC = 1, 2, 3, 4
 OK, UNKNOWN_RESOURCE, LIMIT_REACHED, ACCESS_DENIED = 0, 1, 2, 3
 THROTTLED, UNAVAILABLE = 1001, 1002
 TRANSIENT_CODES = frozenset({THROTTLED, UNAVAILABLE})  # try again on a new connection
-AUTH_STATUSES = frozenset({401, 403})
+AUTH_STATUSES = frozenset({401, 403})  # the token was refused: retried only so often
 RECONNECT_BASE = 0.5
 RECONNECT_CAP = 30.0
 SubId = int | str
@@ -185,6 +185,21 @@ class EventIds:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+
+def transient_refusal(status: int) -> bool:
+    """Whether an HTTP status at the handshake refuses only for now: 408, 429 (the
+    player's socket limit, docs/realtime.md) or a 5xx. Such a refusal is retried
+    for as long as it lasts, after its Retry-After; it never counts against the
+    token (only 401 and 403 do)."""
+    return status in (408, 429) or 500 <= status <= 599
+
+
+def refusal_delay(delay: float, asked: float | None) -> float:
+    """Seconds before the next handshake after a refusal: the reconnect backoff
+    `delay`, or the Retry-After the service `asked` for (already bounded by
+    `_policy.retry_after`) when that is longer."""
+    return delay if asked is None else max(delay, asked)
 
 
 def reconnect_delay(
