@@ -11,6 +11,7 @@ import asyncio
 import base64
 import concurrent.futures
 import json
+import os
 import random
 import sqlite3
 import threading
@@ -1163,3 +1164,93 @@ async def test_flush_still_waits_for_what_a_network_error_holds(
     started = time.monotonic()
     assert await flush(client, 0.6) == 1
     assert time.monotonic() - started >= 0.5  # it can be delivered: flush keeps trying
+
+
+# --- a queue location that cannot be used at all ---------------------------------------------
+
+
+def unusable(tmp_path: Path, where: str) -> Path:
+    """A queue path where no file can be made."""
+    if where == "parent-is-a-file":
+        (tmp_path / "saves").write_text("not a directory")
+        return tmp_path / "saves" / "queue.db"
+    if where == "symlink-loop":
+        (tmp_path / "loop").symlink_to(tmp_path / "loop")
+        return tmp_path / "loop" / "queue.db"
+    if where == "nul-in-path":
+        return tmp_path / "queue\x00.db"
+    (tmp_path / "locked").mkdir(mode=0o500)  # read-only (not for root)
+    return tmp_path / "locked" / "queue.db"
+
+
+@KINDS
+@pytest.mark.parametrize(
+    "where",
+    [
+        "parent-is-a-file",
+        "symlink-loop",
+        "nul-in-path",
+        pytest.param(
+            "read-only-directory",
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere"),
+        ),
+    ],
+)
+async def test_an_unusable_queue_location_falls_back_to_memory(
+    make: MakeClient, tmp_path: Path, kind: str, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = unusable(tmp_path, where)
+    service = Service(200)
+    client = make(service, kind, queue_path=path, clock=Clock(T0))  # before: QueueError
+    assert (await update(client, XUID, "1", 40)).status == "updated"
+    service.error = httpx.ConnectError
+    assert (await update(client, XUID, "2", 50)).status == "queued"
+    assert (await update(client, XUID, "2", 100)).status == "queued"  # coalesced
+    assert (await update(client, XUID, "3", 10)).status == "queued"
+    state = client.status()
+    assert state.pending == 2
+    assert state.not_durable is not None
+    assert str(path) in state.not_durable
+    assert "memory" in state.not_durable
+    assert str(path) in caplog.text  # logged, naming the path
+    service.error = None
+    assert await flush(client, 5.0) == 0
+    assert service.delivered() == {
+        (XUID, "1"): (40, iso_time(T0)),
+        (XUID, "2"): (100, iso_time(T0)),
+        (XUID, "3"): (10, iso_time(T0)),
+    }
+    assert client.status().pending == 0
+
+
+async def test_a_usable_queue_is_durable(make: MakeClient) -> None:
+    client = make(Service(200))
+    assert client.status().not_durable is None
+
+
+def test_a_queue_in_memory_is_shared_by_threads_and_one_per_queue(tmp_path: Path) -> None:
+    first = OfflineQueue.in_memory(tmp_path / "x" / "q.db", "a test", clock=Clock(T0))
+    second = OfflineQueue.in_memory(tmp_path / "x" / "q.db", "a test", clock=Clock(T0))
+
+    def enqueue(n: int) -> None:
+        first.enqueue(
+            service=BASE,
+            sandbox=SANDBOX,
+            title_id=TITLE_ID,
+            scid=SCID,
+            xuid=XUID,
+            achievement_id=str(n % 10),
+            percent=n + 1,
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(enqueue, range(200)))
+    assert first.pending_count() == 10
+    assert {first.queued(BASE, SANDBOX, SCID, XUID, str(n)).percent for n in range(10)} == {  # type: ignore[union-attr]
+        191 + n for n in range(10)
+    }
+    assert second.pending_count() == 0  # not a shared database
+    assert not (tmp_path / "x").exists()
+    first.close()
+    with pytest.raises(QueueError):
+        first.pending_count()

@@ -38,7 +38,7 @@ from laurels.sdk._policy import (
     iso_time,
     retry_after,
 )
-from laurels.sdk._queue import OfflineQueue, QueueStatus
+from laurels.sdk._queue import QueueStatus, open_queue
 from laurels.sdk._token import Blocked, Speaks, read_claims, speaks_for, storable
 from laurels.sdk._worker import Worker
 
@@ -77,7 +77,7 @@ class _Engine:
         self.service = base_url.rstrip("/")
         self.title_id, self.scid, self.sandbox = title_id, scid.lower(), sandbox
         self._token, self._provider = token, token_provider
-        self.queue = OfflineQueue(queue_path, clock=clock)
+        self.queue = open_queue(queue_path, clock=clock)
         self.clock = clock
         self._credentialed: set[str] = set()
         self._credentialing: dict[str, asyncio.Task[None]] = {}  # one request per player
@@ -427,7 +427,9 @@ class _Base:
         """Pending and dead-letter counts of the queue file, the last rejection
         reasons, the last delivery error, and the players whose updates nothing can
         deliver now (`blocked`: no delivery credential, no valid session token, and
-        not this session's player), each saying what will. Reads the file; no network."""
+        not this session's player), each saying what will; `not_durable` says when
+        the queue location could not be used and the queue lives in this process's
+        memory (`_queue.open_queue`). Reads the file; no network."""
         return self._engine.status()
 
     def _update(

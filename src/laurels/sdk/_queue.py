@@ -167,6 +167,9 @@ class QueueStatus:
     moved_aside: tuple[str, ...] = ()
     # Players whose queued updates nothing on this device can deliver now, and why.
     blocked: tuple[Blocked, ...] = ()
+    # Set when the queue location could not be used at all: which, why, and that
+    # updates queued by this process live in its memory only (`open_queue`).
+    not_durable: str | None = None
 
 
 ENTRY_COLUMNS = (
@@ -184,7 +187,37 @@ class OfflineQueue:
         self.clock = clock
         self._token = uuid.uuid4().hex
         self._local = threading.local()
+        self.not_durable: str | None = None
+        # Only for a queue in memory: its one connection, used by one thread at a time.
+        self._memory: sqlite3.Connection | None = None
+        self._memory_lock = threading.RLock()
         self._open()
+
+    @classmethod
+    def in_memory(
+        cls,
+        path: str | os.PathLike[str],
+        reason: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> OfflineQueue:
+        """The same queue on an in-memory SQLite database, for a process whose
+        queue location `path` cannot be used for `reason`: coalescing and delivery
+        work as usual while the process lives, but nothing survives it, and
+        `status().not_durable` says so. (A forked child gets a copy.)"""
+        queue = cls.__new__(cls)
+        queue.path, queue.clock = Path(path), clock
+        queue._token, queue._local = uuid.uuid4().hex, threading.local()
+        queue._memory_lock = threading.RLock()
+        queue.not_durable = (
+            f"the offline queue {path} cannot be used ({reason}): updates queued by this"
+            " process are kept in its memory only, and lost if it ends before they are"
+            " delivered"
+        )
+        queue._memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        queue._memory.create_function("due_time", 3, due_time, deterministic=True)
+        queue._memory.executescript(SCHEMA)
+        return queue
 
     def _open(self) -> None:
         """Open the file, or, when the file itself is unusable (not SQLite,
@@ -212,7 +245,7 @@ class OfflineQueue:
             with self._reading() as conn:
                 conn.executescript(SCHEMA)  # idempotent: IF NOT EXISTS
                 problem = conn.execute("PRAGMA quick_check").fetchone()[0]
-        except (OSError, QueueError) as exc:
+        except (OSError, ValueError, QueueError) as exc:  # (ValueError: a NUL in the path)
             raise QueueError(f"cannot open the offline queue {self.path}: {exc}") from exc
         if problem != "ok":
             summary = " ".join(str(problem).split())[:200]
@@ -234,6 +267,8 @@ class OfflineQueue:
         log.error("%s; moved aside to %s, a fresh offline queue is used", error, aside)
 
     def _connection(self) -> sqlite3.Connection:
+        if self._memory is not None:
+            return self._memory
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             # A new thread, or a forked child: never use a connection made elsewhere.
@@ -263,8 +298,18 @@ class OfflineQueue:
             raise QueueError(f"the offline queue {self.path} failed: {exc}") from exc
 
     @contextmanager
+    def _serial(self) -> Iterator[None]:
+        """A queue in memory has one connection: one thread at a time uses it (a
+        file's threads each have their own, and SQLite's locks)."""
+        if self._memory is None:
+            yield
+            return
+        with self._memory_lock:
+            yield
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._failures(), FORK_GATE.use():
+        with self._failures(), FORK_GATE.use(), self._serial():
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -274,12 +319,13 @@ class OfflineQueue:
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:  # a connection in an unknown state: start anew
-                    self.close()
+                    if self._memory is None:
+                        self.close()
                 raise
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        with self._failures(), FORK_GATE.use():
+        with self._failures(), FORK_GATE.use(), self._serial():
             yield self._connection()
 
     def enqueue(
@@ -471,7 +517,8 @@ class OfflineQueue:
 
     def status(self, *, last: int = 5) -> QueueStatus:
         with self._reading() as conn:
-            return replace(self._status(conn, last), blocked=self._blocked(conn))
+            state = self._status(conn, last)
+            return replace(state, blocked=self._blocked(conn), not_durable=self.not_durable)
 
     def _blocked(self, conn: sqlite3.Connection) -> tuple[Blocked, ...]:
         """Players with pending entries and neither a credential nor an unexpired
@@ -631,10 +678,31 @@ class OfflineQueue:
         return int(done.rowcount)
 
     def close(self) -> None:
+        """Close this thread's connection (a queue in memory: the queue itself)."""
+        if self._memory is not None:
+            with self._memory_lock:
+                self._memory.close()
+            return
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def open_queue(
+    path: str | os.PathLike[str] | None, *, clock: Callable[[], float] = time.time
+) -> OfflineQueue:
+    """The queue at `path` (the default location for None); when no queue can be
+    made there at all (its directory cannot be created or written, its parent is
+    a file), an error naming the path and the reason is logged and the queue
+    lives in this process's memory instead (`OfflineQueue.in_memory`), so that a
+    game's updates still work, online and queued. Never raises QueueError."""
+    try:
+        return OfflineQueue(path, clock=clock)
+    except QueueError as exc:
+        where = path if path is not None else default_queue_path()
+        log.error("%s; updates queued by this process are kept in its memory only", exc)
+        return OfflineQueue.in_memory(where, str(exc.__cause__ or exc), clock=clock)
 
 
 class CorruptQueue(QueueError):
@@ -656,7 +724,7 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     """(device, inode) of what is at `path`, None when nothing is."""
     try:
         found = os.lstat(path)
-    except OSError:
+    except (OSError, ValueError):  # (ValueError: a NUL in the path)
         return None
     return found.st_dev, found.st_ino
 
