@@ -161,6 +161,7 @@ class Deliverer:
         # Set by a good answer of the service (an update it took): entries waiting
         # out a backoff need not wait any longer. The worker reads and clears it.
         self.good_answer_seen = False
+        self._passing = asyncio.Lock()
 
     async def run_once(self, *, force: bool = False, limit: int = 512) -> int:
         """Deliver what is due now; returns how many entries were settled
@@ -170,9 +171,15 @@ class Deliverer:
     async def run_pass(self, *, force: bool = False, limit: int = 512) -> PassResult:
         """`run_once`, saying also which entries nothing on this device could send.
         Raises QueueError when the queue cannot be read (nothing is lost: entries
-        claimed stay leased until their lease expires)."""
-        await asyncio.to_thread(self.queue.erase_expired_tokens)
-        entries = await asyncio.to_thread(self.queue.claim, limit=limit, force=force)
+        claimed stay leased until their lease expires). One pass at a time: a
+        flush and the background worker of one process take turns, so a process
+        holds at most `limit` leases and leaves the rest to others on the file."""
+        async with self._passing:
+            await asyncio.to_thread(self.queue.erase_expired_tokens)
+            entries = await asyncio.to_thread(self.queue.claim, limit=limit, force=force)
+            return await self._deliver_claimed(entries)
+
+    async def _deliver_claimed(self, entries: list[Entry]) -> PassResult:
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def one(batch: list[Entry]) -> PassResult:
