@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from laurels.auth.credentials import RevocationList
 from laurels.auth.service import (
@@ -53,33 +55,62 @@ class Runtime:
     hub: Hub
     relay: OutboxRelay
     webhooks: WebhookDispatcher
+    # Closes every component above, in the reverse order of their start.
+    closing: AsyncExitStack = field(repr=False)
 
     async def close(self) -> None:
-        await self.webhooks.close()
-        await self.hub.close()
-        await self.relay.close()
-        await self.revocations.close()
-        await self.writer.close()
-        await self.catalog.close()
-        await self.rate_limiter.close()
-        await self.db.dispose()
+        """Stop every component in the reverse order of their start: the rate limiter
+        first, the database last. An exception from one close is raised after the
+        others have run (AsyncExitStack)."""
+        await self.closing.aclose()
+
+
+class _Component(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Component)
+
+
+async def _started(stack: AsyncExitStack, component: C) -> C:
+    """Start `component`, its close registered first: a start that fails half-way is
+    closed too (each close is safe on a component that never started)."""
+    stack.push_async_callback(component.close)
+    await component.start()
+    return component
 
 
 async def start_runtime(settings: Settings) -> Runtime:
     """Open the database (creating or upgrading its schema), load the published
-    configuration and the keys, and start the writer."""
-    db = Database(settings.database_url, pool_size=settings.pool_size)
+    configuration and the keys, and start the writer, the relay, the webhook
+    dispatcher and the revocation list. When any step fails, what already started is
+    closed in the reverse order (tasks cancelled, the database disposed) before the
+    step's exception propagates."""
+    async with AsyncExitStack() as stack:
+        db = Database(settings.database_url, pool_size=settings.pool_size)
+        stack.push_async_callback(db.dispose)
+        runtime = await _start_components(stack, db, settings)
+        runtime.closing = stack.pop_all()
+        return runtime
+
+
+async def _start_components(stack: AsyncExitStack, db: Database, settings: Settings) -> Runtime:
+    """Everything after the database, each close pushed onto `stack` as it starts."""
     await upgrade(db)
     key = await ensure_signing_key(db)
     async with db.read() as conn:
         own_keys = await load_signing_keys(conn)  # every stored key stays valid
-    catalog = Catalog(db, refresh_seconds=settings.catalog_refresh_seconds)
-    await catalog.start()
-    writer = GroupCommitWriter(
-        batch_store(db), max_batch=settings.max_batch, committers=1 if db.is_sqlite else 2
+    catalog = await _started(stack, Catalog(db, refresh_seconds=settings.catalog_refresh_seconds))
+    writer = await _started(
+        stack,
+        GroupCommitWriter(
+            batch_store(db), max_batch=settings.max_batch, committers=1 if db.is_sqlite else 2
+        ),
     )
-    await writer.start()
     metrics, hub = Metrics(), Hub()
+    stack.push_async_callback(hub.close)
     metrics.sockets.set_function(lambda: len(hub))
     relay = OutboxRelay(
         db,
@@ -94,30 +125,16 @@ async def start_runtime(settings: Settings) -> Runtime:
         writer.on_commit(_exit_after_unlock)
     writer.on_commit(metrics.committed)
     writer.on_commit(relay.wake)
-    await relay.start()
-    webhooks = WebhookDispatcher.from_settings(db, catalog, settings)
-    await webhooks.start()
+    await _started(stack, relay)
+    webhooks = await _started(stack, WebhookDispatcher.from_settings(db, catalog, settings))
     writer.on_commit(lambda applied: webhooks.wake() if applied.unlocks else None)
-    metrics.read_counter(
-        "laurels_webhook_failures",
-        "Webhook delivery attempts that failed in this process.",
-        lambda: webhooks.failures,
+    _count_webhooks(metrics, webhooks)
+    revocations = await _started(
+        stack, RevocationList(db, refresh_seconds=settings.catalog_refresh_seconds)
     )
-    metrics.read_counter(
-        "laurels_webhook_deliveries",
-        "Webhook deliveries this process completed.",
-        lambda: webhooks.delivered,
-    )
-    revocations = RevocationList(db, refresh_seconds=settings.catalog_refresh_seconds)
-    await revocations.start()
-    trusted = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None
-    verifier = TokenVerifier(
-        own_keys,
-        trusted_keys=trusted,
-        trusted_issuer=settings.trusted_issuer,
-        trusted_audience=settings.trusted_audience,
-        leeway_seconds=settings.token_leeway_seconds,
-    )
+    verifier = _token_verifier(settings, own_keys)
+    rate_limiter = build_rate_limiter(settings)
+    stack.push_async_callback(rate_limiter.close)
     paging_key = hashlib.sha256(b"laurels-paging:" + key.private_key.private_bytes_raw()).digest()
     time_policy = TimePolicy(
         skew_us=settings.time_achieved_skew_seconds * 1_000_000,
@@ -138,9 +155,35 @@ async def start_runtime(settings: Settings) -> Runtime:
         relay=relay,
         webhooks=webhooks,
         verifier=verifier,
-        rate_limiter=build_rate_limiter(settings),
+        rate_limiter=rate_limiter,
         signing_key=key,
         revocations=revocations,
+        closing=stack,
+    )
+
+
+def _count_webhooks(metrics: Metrics, webhooks: WebhookDispatcher) -> None:
+    metrics.read_counter(
+        "laurels_webhook_failures",
+        "Webhook delivery attempts that failed in this process.",
+        lambda: webhooks.failures,
+    )
+    metrics.read_counter(
+        "laurels_webhook_deliveries",
+        "Webhook deliveries this process completed.",
+        lambda: webhooks.delivered,
+    )
+
+
+def _token_verifier(settings: Settings, own_keys: list[SigningKey]) -> TokenVerifier:
+    """Raises ConfigurationError when LAURELS_TRUSTED_KEYS_FILE cannot be used."""
+    trusted = load_trusted_keys(settings.trusted_keys_file) if settings.trusted_keys_file else None
+    return TokenVerifier(
+        own_keys,
+        trusted_keys=trusted,
+        trusted_issuer=settings.trusted_issuer,
+        trusted_audience=settings.trusted_audience,
+        leeway_seconds=settings.token_leeway_seconds,
     )
 
 
