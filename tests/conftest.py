@@ -19,7 +19,7 @@ import pytest
 from laurels.db import Database
 from laurels.schema import upgrade
 from laurels.settings import Settings
-from tests.support import (
+from tests.helpers import (
     Api,
     achievement,
     create_pg_database,

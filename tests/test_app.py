@@ -12,7 +12,7 @@ import pytest
 
 from laurels.app import create_app
 from laurels.settings import Settings
-from tests.support import SCID, XUID, Api
+from tests.helpers import SCID, XUID, Api
 
 ROUTES = {
     "/users/xuid({xuid})/achievements/{scid}/update": "post",

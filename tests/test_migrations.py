@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from laurels.db import Database
 from laurels.schema import HEAD, alembic_config, all_metadata
 from laurels.webhooks.tables import webhook_deliveries, webhook_endpoints
-from tests.support import pg_database, postgres_available
+from tests.helpers import pg_database, postgres_available
 
 DATABASES = ["sqlite", "postgresql"]
 

@@ -23,15 +23,15 @@ from schemathesis.core.parameters import ParameterLocation
 
 from laurels.activity.schemas import ActivityPage, TitleHistoryPage
 from laurels.app import create_app
-from laurels.cli import seed_demo
 from laurels.db import Database
 from laurels.errors import InvalidConfig
-from laurels.progress.identifiers import XUID_PATTERN, numeral_pattern, parse_xuid
 from laurels.progress.schemas import AchievementsPage, ErrorBody
 from laurels.schema import upgrade
+from laurels.serve import seed_demo
 from laurels.settings import Settings
 from laurels.titles.service import parse_config
-from tests.support import (
+from laurels.wire.identifiers import XUID_PATTERN, numeral_pattern, parse_xuid
+from tests.helpers import (
     SCID,
     TITLE_ID,
     XUID,

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from laurels.db import Database
-from tests.support import SCID, publish_config, start_serve, title_config, token_for, update_body
+from tests.helpers import SCID, publish_config, start_serve, title_config, token_for, update_body
 
 REDIS = ("127.0.0.1", 6379)
 

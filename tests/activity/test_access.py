@@ -12,9 +12,8 @@ from sqlalchemy import func, select
 from laurels.app import create_app
 from laurels.progress.tables import activity, progress, title_players
 from laurels.settings import Settings
-from tests.activity.conftest import SIDE_ID, SIDE_SCID, Player
-from tests.progress.test_update_rules import assert_error
-from tests.support import OTHER_XUID, TITLE_ID, XUID, token_for
+from tests.helpers import OTHER_XUID, TITLE_ID, XUID, assert_error, token_for
+from tests.helpers.activity import SIDE_ID, SIDE_SCID, Player
 
 Send = Callable[[], Awaitable[httpx.Response]]
 

@@ -23,9 +23,9 @@ from laurels.db import Database
 from laurels.errors import BadRequest
 from laurels.progress import paging
 from laurels.progress.tables import activity
-from laurels.timefmt import now_micros
-from tests.activity.conftest import GAME, SIDE_ID, SIDE_SCID, Player
-from tests.support import SCID, TITLE_ID, XUID, publish_config, start_serve, token_for, update_body
+from laurels.wire.times import now_micros
+from tests.helpers import SCID, TITLE_ID, XUID, publish_config, start_serve, token_for, update_body
+from tests.helpers.activity import GAME, SIDE_ID, SIDE_SCID, Player
 
 HOUR_US = 3_600_000_000
 

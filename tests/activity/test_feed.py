@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 
 from laurels.progress.views import SECRET_NAME
-from laurels.timefmt import format_time, utcnow
-from tests.activity.conftest import (
+from laurels.wire.times import format_time, utcnow
+from tests.helpers import OTHER_XUID, SCID, TIME_FORMAT, TITLE_ID, token_for
+from tests.helpers.activity import (
     FRENCH,
     ICON,
     SECRET,
@@ -21,8 +22,6 @@ from tests.activity.conftest import (
     SIDE_SCID,
     Player,
 )
-from tests.progress.test_update_rules import TIME_FORMAT
-from tests.support import OTHER_XUID, SCID, TITLE_ID, token_for
 
 ITEM_KEYS = {
     "id",

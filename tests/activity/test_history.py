@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.activity.conftest import (
+from tests.helpers import SCID, TIME_FORMAT, TITLE_ID, answer, publish_config, token_for
+from tests.helpers.activity import (
     GAME,
     GAME_MAX,
     OTHER_ID,
@@ -14,8 +15,6 @@ from tests.activity.conftest import (
     SIDE_SCID,
     Player,
 )
-from tests.progress.test_update_rules import TIME_FORMAT, eventually
-from tests.support import SCID, TITLE_ID, publish_config, token_for
 
 ENTRY_KEYS = {
     "lastUnlock",
@@ -119,7 +118,7 @@ async def test_player_data_never_crosses_sandboxes(player: Player) -> None:
     await publish_config(player.api.db, GAME, sandbox="DEV.2")
     dev2 = await token_for(player.api.db, sandbox="DEV.2")
     assert (await player.unlock("1", "2")).status_code == 200
-    await eventually(
+    await answer(
         lambda: player.unlock("9", token=dev2), lambda response: response.status_code == 200
     )
     assert [i["achievementId"] for i in await player.items()] == ["2", "1"]

@@ -41,8 +41,8 @@ from laurels.db import Database
 from laurels.errors import Unauthorized
 from laurels.schema import alembic_config, is_current, upgrade
 from laurels.settings import Settings
-from laurels.timefmt import format_time, parse_time, utcnow
-from tests.support import (
+from laurels.wire.times import format_time, parse_time, utcnow
+from tests.helpers import (
     OTHER_XUID,
     SCID,
     TITLE_ID,

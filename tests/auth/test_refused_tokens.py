@@ -34,7 +34,7 @@ from laurels.auth.service import (
 from laurels.errors import Unauthorized
 from laurels.realtime.protocol import SUBPROTOCOL
 from laurels.settings import Settings
-from tests.support import OTHER_XUID, SCID, TITLE_ID, XUID, Api, update_body
+from tests.helpers import OTHER_XUID, SCID, TITLE_ID, XUID, Api, update_body
 
 STUDIO = "https://login.studio.example"
 AUDIENCE = "https://laurels.studio.example"

@@ -33,7 +33,7 @@ from laurels.auth.service import (
     parse_authorization,
 )
 from laurels.errors import ConfigurationError, Forbidden, Unauthorized
-from tests.support import OTHER_XUID, TITLE_ID, XUID
+from tests.helpers import OTHER_XUID, TITLE_ID, XUID
 
 STUDIO = "https://login.studio.example"
 

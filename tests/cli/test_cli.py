@@ -31,7 +31,7 @@ from laurels.settings import Settings
 from laurels.titles import service as titles
 from laurels.titles.tables import title_drafts
 from laurels.titles.tables import titles as titles_table
-from tests.support import (
+from tests.helpers import (
     SCID,
     TITLE_ID,
     XUID,

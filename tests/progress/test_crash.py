@@ -11,7 +11,7 @@ import pytest
 
 from laurels.db import Database
 from laurels.progress.service import read_progress
-from tests.support import SCID, publish_config, start_serve, title_config, token_for, update_body
+from tests.helpers import SCID, publish_config, start_serve, title_config, token_for, update_body
 
 WRITERS = 16
 KILL_AFTER_ACKS = 400

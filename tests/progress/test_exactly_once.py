@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import ColumnElement, Table, func, select
 
 from laurels.db import Database
-from laurels.progress.tables import PROGRESS_EVENT, UNLOCK_EVENT, activity, outbox, progress
-from tests.support import (
+from laurels.outbox.tables import PROGRESS_CHANGED, UNLOCKED, outbox
+from laurels.progress.tables import activity, progress
+from tests.helpers import (
     SCID,
     publish_config,
     start_serve,
@@ -48,8 +49,8 @@ async def test_fifty_concurrent_unlocks_through_two_processes(
                 statuses = await _unlock_race(client, urls, server_token, xuid)
                 assert sorted(statuses) == [200] + [304] * (CONCURRENT - 1), round_number
                 assert await _count(db, activity, xuid) == 1
-                assert await _count(db, outbox, xuid, outbox.c.event_type == UNLOCK_EVENT) == 1
-                assert await _count(db, outbox, xuid, outbox.c.event_type == PROGRESS_EVENT) == 1
+                assert await _count(db, outbox, xuid, outbox.c.event_type == UNLOCKED) == 1
+                assert await _count(db, outbox, xuid, outbox.c.event_type == PROGRESS_CHANGED) == 1
                 assert await _count(db, progress, xuid) == 1
     finally:
         for process in processes:

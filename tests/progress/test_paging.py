@@ -12,7 +12,7 @@ import pytest
 
 from laurels.db import Database
 from laurels.settings import Settings
-from tests.support import (
+from tests.helpers import (
     Api,
     publish_config,
     running_service,

@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 
 from laurels.app import create_app
 from laurels.db import Database
-from laurels.progress.views import Progress, RenderContext, render
+from laurels.progress.views import Progress, render
 from laurels.settings import Settings
 from laurels.titles.catalog import PublishedTitle
-from tests.support import SCID, free_socket, publish_config, title_config, token_for, update_body
+from laurels.wire.context import RenderContext
+from tests.helpers import SCID, free_socket, publish_config, title_config, token_for, update_body
 
 
 async def _prepare(url: str) -> str:

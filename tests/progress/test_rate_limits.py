@@ -15,7 +15,7 @@ import pytest
 
 from laurels.db import Database
 from laurels.settings import Settings
-from tests.support import (
+from tests.helpers import (
     OTHER_XUID,
     SCID,
     XUID,

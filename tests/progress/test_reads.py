@@ -9,22 +9,20 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.progress.test_update_rules import (
+from tests.helpers import (
     NEVER,
     OTHER_SCID,
     OTHER_TITLE_ID,
-    TIME_FORMAT,
-    UNKNOWN_SCID,
-    assert_error,
-    eventually,
-)
-from tests.support import (
     OTHER_XUID,
     SCID,
+    TIME_FORMAT,
     TITLE_ID,
+    UNKNOWN_SCID,
     XUID,
     Api,
     achievement,
+    answer,
+    assert_error,
     publish_config,
     title_config,
     token_for,
@@ -133,7 +131,7 @@ async def published(api: Api, config: dict[str, Any], sandbox: str = "DEV.1") ->
     title_id = config["title"]["id"]
     server = await token_for(api.db, server=True, sandbox=sandbox, title_id=title_id)
     count = len(config["achievements"])
-    await eventually(
+    await answer(
         lambda: api.achievements(xuid=PROBE_XUID, token=server, titleId=title_id),
         lambda r: r.status_code == 200 and r.json()["pagingInfo"]["totalRecords"] == count,
     )

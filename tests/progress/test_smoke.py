@@ -1,4 +1,4 @@
-from tests.support import Api
+from tests.helpers import Api
 
 
 async def test_unlock_then_not_modified(api: Api) -> None:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,12 +27,19 @@ from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.db import Database
 from laurels.progress.tables import progress
 from laurels.settings import Settings
-from tests.support import (
+from tests.helpers import (
+    NEVER,
+    OTHER_SCID,
+    OTHER_TITLE_ID,
     OTHER_XUID,
     SCID,
+    TIME_FORMAT,
     TITLE_ID,
+    UNKNOWN_SCID,
     XUID,
     Api,
+    answer,
+    assert_error,
     publish_config,
     running_service,
     title_config,
@@ -41,51 +47,10 @@ from tests.support import (
     update_body,
 )
 
-ERROR_KEYS = {"code", "source", "description"}
-TIME_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
-NEVER = "0001-01-01T00:00:00Z"
-OTHER_TITLE_ID = 4321
-OTHER_SCID = "7b3f0200-0000-0000-0000-00006a2e3d4c"
-UNKNOWN_SCID = "00000000-1111-2222-3333-444444444444"
 MISSING = object()  # a body field to remove
 
 
 # --- helpers -----------------------------------------------------------------------
-
-
-def assert_error(response: httpx.Response, status: int, what: str = "") -> dict[str, Any]:
-    """The JSON error body of wire.md, with the status expected."""
-    assert response.status_code == status, f"{what}: {response.status_code} {response.text}"
-    assert response.headers["content-type"].startswith("application/json"), what
-    body: dict[str, Any] = response.json()
-    assert set(body) == ERROR_KEYS, f"{what}: {body}"
-    assert body["source"] == "achievements", what
-    assert type(body["code"]) is int, what
-    assert isinstance(body["description"], str), what
-    assert body["description"], what
-    if status in (401, 403):
-        assert body["code"] == 4500, f"{what}: {body}"
-    elif status == 400:
-        assert body["code"] == 4000, f"{what}: {body}"
-    return body
-
-
-async def eventually(
-    attempt: Callable[[], Awaitable[httpx.Response]],
-    done: Callable[[httpx.Response], bool],
-    seconds: float = 10.0,
-) -> httpx.Response:
-    """Repeat `attempt` until `done` holds (a publish reaching the service's
-    catalog); fails at the deadline with the last answer."""
-    deadline = time.monotonic() + seconds
-    while True:
-        response = await attempt()
-        if done(response):
-            return response
-        assert time.monotonic() < deadline, (
-            f"gave up waiting: {response.status_code} {response.text}"
-        )
-        await asyncio.sleep(0.05)
 
 
 def compact_json(body: Any) -> str:
@@ -519,7 +484,7 @@ async def test_an_event_based_title_is_409(api: Api) -> None:
             headers=api.auth(token),
         )
 
-    response = await eventually(attempt, lambda r: r.status_code != 404)
+    response = await answer(attempt, lambda r: r.status_code != 404)
     error = assert_error(response, 409)
     assert "event" in error["description"].lower()
     async with api.db.read() as conn:

@@ -19,8 +19,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from laurels.db import Database
-from tests.realtime.client import SUBPROTOCOL, notify_uri, ws_url
-from tests.support import ServeProcess, start_serve, token_for
+from tests.helpers import ServeProcess, start_serve, token_for
+from tests.helpers.rta import SUBPROTOCOL, notify_uri, ws_url
 
 pytestmark = pytest.mark.slow
 HEAD_TIMEOUT = 1.0

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 
 from laurels.db import Database
-from laurels.progress.tables import UNLOCK_EVENT, activity, outbox
-from tests.realtime.client import RtaClient, notify_uri, rta
-from tests.support import (
+from laurels.outbox.tables import UNLOCKED, outbox
+from laurels.progress.tables import activity
+from tests.helpers import (
     SCID,
     XUID,
     ServeProcess,
@@ -27,6 +27,7 @@ from tests.support import (
     token_for,
     update_body,
 )
+from tests.helpers.rta import RtaClient, notify_uri, rta
 
 pytestmark = pytest.mark.slow
 
@@ -124,7 +125,7 @@ async def _stored(db: Database) -> tuple[int, int]:
     """(unlock events in the outbox, activity items)."""
     async with db.read() as conn:
         unlocks = await conn.scalar(
-            select(func.count()).select_from(outbox).where(outbox.c.event_type == UNLOCK_EVENT)
+            select(func.count()).select_from(outbox).where(outbox.c.event_type == UNLOCKED)
         )
         items = await conn.scalar(select(func.count()).select_from(activity))
     return int(unlocks or 0), int(items or 0)

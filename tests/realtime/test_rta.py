@@ -18,8 +18,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from laurels.settings import Settings
-from tests.realtime.client import SUBPROTOCOL, notify_uri, progress_uri, rta, ws_url
-from tests.support import (
+from tests.helpers import (
     OTHER_XUID,
     SCID,
     TITLE_ID,
@@ -29,6 +28,7 @@ from tests.support import (
     start_serve,
     token_for,
 )
+from tests.helpers.rta import SUBPROTOCOL, notify_uri, progress_uri, rta, ws_url
 
 pytestmark = pytest.mark.usefixtures("database_url")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from laurels.db import Database
-from tests.sdk.service import ServiceDb
-from tests.support import publish_config, title_config
+from tests.helpers import publish_config, title_config
+from tests.helpers.sdk import ServiceDb
 
 
 @pytest.fixture

@@ -19,14 +19,14 @@ from laurels.app import create_app
 from laurels.progress.service import read_progress
 from laurels.sdk import OfflineQueue
 from laurels.settings import Settings
-from tests.sdk.service import ServiceDb, save_credentials
-from tests.support import (
+from tests.helpers import (
     SCID,
     TITLE_ID,
     free_socket,
     serve_app,
     token_for,
 )
+from tests.helpers.sdk import ServiceDb, save_credentials
 
 SANDBOX = "DEV.1"
 GAMES = 50

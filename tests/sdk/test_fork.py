@@ -15,14 +15,14 @@ import pytest
 
 from laurels.progress.service import read_progress
 from laurels.settings import Settings
-from tests.sdk.service import ServiceDb
-from tests.support import (
+from tests.helpers import (
     SCID,
     TITLE_ID,
     XUID,
     running_service,
     token_for,
 )
+from tests.helpers.sdk import ServiceDb
 
 SANDBOX = "DEV.1"
 DEADLINE_SECONDS = 40

@@ -27,26 +27,26 @@ from laurels.sdk import (
     SubscriptionError,
 )
 from laurels.sdk._policy import hresult
-from tests.sdk.service import SANDBOX, ServiceDb
-from tests.sdk.test_realtime_service import serving
-from tests.sdk.test_realtime_subscriber import (
-    PROGRESS_URI,
-    FakeConnection,
-    FakeRta,
-    Sleeps,
-    progress,
-)
-from tests.support import (
+from tests.helpers import (
     OTHER_XUID,
     SCID,
     TITLE_ID,
     XUID,
     achievement,
     publish_config,
+    running_service,
     title_config,
     token_for,
     update_body,
 )
+from tests.helpers.scripted_rta import (
+    PROGRESS_URI,
+    FakeConnection,
+    FakeRta,
+    Sleeps,
+    progress,
+)
+from tests.helpers.sdk import SANDBOX, ServiceDb
 
 WAIT = 10.0
 SYNCED = ManagerEventType.LOCAL_USER_INITIAL_STATE_SYNCED
@@ -64,7 +64,7 @@ async def served(service: ServiceDb) -> AsyncIterator[str]:
     await publish_config(
         service.db, title_config(2, title_id=EVENT_TITLE, scid=EVENT_SCID, kind="event-based")
     )
-    async with serving(service.settings()) as url:
+    async with running_service(service.settings()) as url:
         yield url
 
 

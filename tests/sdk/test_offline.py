@@ -26,9 +26,8 @@ import pytest
 
 from laurels.app import create_app
 from laurels.sdk import NOT_MODIFIED, AchievementsClient, OfflineQueue
-from laurels.timefmt import parse_time
-from tests.sdk.service import ServiceDb, save_credentials
-from tests.support import (
+from laurels.wire.times import parse_time
+from tests.helpers import (
     OTHER_XUID,
     SCID,
     TITLE_ID,
@@ -36,6 +35,7 @@ from tests.support import (
     running_service,
     serve_app,
 )
+from tests.helpers.sdk import ServiceDb, save_credentials
 
 SANDBOX = "DEV.1"
 EARLIER = 600.0  # the player earned it 10 minutes before the delivery

@@ -39,8 +39,8 @@ from laurels.auth.credentials import DAY_SECONDS, IssuedCredential, issue_creden
 from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.progress.service import read_progress
 from laurels.sdk import AchievementsClient, MockTransport, OfflineQueue, SyncAchievementsClient
-from tests.sdk.service import SANDBOX, ServiceDb
-from tests.support import OTHER_XUID, SCID, TITLE_ID, XUID, free_socket, laurels, serve_app
+from tests.helpers import OTHER_XUID, SCID, TITLE_ID, XUID, free_socket, laurels, serve_app
+from tests.helpers.sdk import SANDBOX, ServiceDb
 
 SERVICE_ACHIEVEMENTS = 10
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from laurels.app import create_app
 from laurels.db import Database
 from laurels.sdk import (
     AchievementsClient,
@@ -25,41 +23,26 @@ from laurels.sdk import (
     UnlockNotification,
 )
 from laurels.settings import Settings
-from tests.sdk.service import SANDBOX, ServiceDb
-from tests.sdk.test_realtime_subscriber import Sleeps
-from tests.support import (
+from tests.helpers import (
     OTHER_XUID,
     SCID,
     TITLE_ID,
     XUID,
+    free_socket,
     publish_config,
-    serve_app,
+    running_service,
     title_config,
     token_for,
     update_body,
 )
+from tests.helpers.scripted_rta import Sleeps
+from tests.helpers.sdk import SANDBOX, ServiceDb
 
 WAIT = 10.0
 # An unlock sent last: one event on each resource, after everything sent before.
 SENTINEL = (("progress", "5@100"), ("unlock", "5"))
 # What a device that missed the unlock of 2 gets once back, each once.
 AFTER = sorted([("progress", "2@100"), ("unlock", "2"), ("resync", "reconnected"), *SENTINEL])
-
-
-def listening_socket(port: int = 0) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    return sock
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings, port: int = 0) -> AsyncIterator[str]:
-    """The service on `port` (a free one for 0): a restart can reuse the port."""
-    sock = listening_socket(port)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    async with serve_app(create_app(settings), sock):
-        yield url
 
 
 def client_for(
@@ -109,7 +92,7 @@ async def until_seen(
 
 @pytest.fixture
 async def served(service: ServiceDb) -> AsyncIterator[str]:
-    async with serving(service.settings()) as url:
+    async with running_service(service.settings()) as url:
         yield url
 
 
@@ -221,9 +204,9 @@ async def test_a_service_restart_replays_what_was_missed_exactly_once(
     await publish_config(db, title_config(5))
     token = await token_for(db)
     sleeps = Sleeps()
-    with listening_socket() as probe:  # a free port, served twice
+    with free_socket() as probe:  # a free port, served twice
         port = probe.getsockname()[1]
-    async with serving(settings, port) as url:
+    async with running_service(settings, port) as url:
         client = client_for(url, token, tmp_path)
         subscriber = RealtimeSubscriber(client, sleep=sleeps)
         await subscriber.subscribe_progress(XUID)
@@ -233,7 +216,7 @@ async def test_a_service_restart_replays_what_was_missed_exactly_once(
         sleeps.gate.clear()
     await asyncio.wait_for(sleeps.called.wait(), WAIT)  # closed by the service
     try:
-        async with serving(settings, port):
+        async with running_service(settings, port):
             assert await post(url, token, [("2", 100)]) == 200  # before it reconnects
             sleeps.gate.set()
             assert await post(url, token, [("5", 100)]) == 200
@@ -250,7 +233,7 @@ async def test_unlocks_dropped_by_a_resync_are_replayed(service: ServiceDb, tmp_
     token = await service.token()
     sleeps = Sleeps()
     async with (
-        serving(settings) as url,
+        running_service(settings) as url,
         client_for(url, token, tmp_path) as client,
         RealtimeSubscriber(client, sleep=sleeps, backoff_base=0.05, backoff_cap=0.1) as subscriber,
     ):

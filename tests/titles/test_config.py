@@ -21,7 +21,7 @@ from laurels.titles.service import (
     read_config_file,
     resolve_images,
 )
-from tests.support import SCID, png_bytes, title_config
+from tests.helpers import SCID, png_bytes, title_config
 
 Change = Callable[[dict[str, Any]], None]
 

@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from laurels.db import Database
 from laurels.errors import InvalidConfig
 from laurels.settings import Settings
-from laurels.timefmt import now_micros
 from laurels.titles import service as titles
 from laurels.titles.tables import config_versions, media, title_drafts
 from laurels.titles.tables import titles as titles_table
-from tests.support import (
+from laurels.wire.times import now_micros
+from tests.helpers import (
     SCID,
     TITLE_ID,
     XUID,

@@ -17,7 +17,7 @@ import pytest
 from laurels.db import Database
 from laurels.webhooks.service import list_endpoints
 from laurels.webhooks.views import Endpoint
-from tests.support import laurels, publish_config, title_config
+from tests.helpers import laurels, publish_config, title_config
 
 
 @pytest.fixture

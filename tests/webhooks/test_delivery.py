@@ -12,14 +12,14 @@ import pytest
 
 from laurels.db import Database
 from laurels.settings import Settings
-from laurels.timefmt import now_micros
 from laurels.webhooks import verify_signature
 from laurels.webhooks.dispatcher import CLAIM_ROUNDS
 from laurels.webhooks.queue import Due, has_unclaimed
 from laurels.webhooks.sender import USER_AGENT, pinned
 from laurels.webhooks.service import count_pending, list_deliveries
 from laurels.webhooks.views import Delivery
-from tests.support import (
+from laurels.wire.times import now_micros
+from tests.helpers import (
     SCID,
     TITLE_ID,
     XUID,
@@ -29,7 +29,7 @@ from tests.support import (
     publish_config,
     title_config,
 )
-from tests.webhooks.support import (
+from tests.helpers.webhooks import (
     Clock,
     Receiver,
     add,

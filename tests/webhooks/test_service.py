@@ -12,8 +12,7 @@ from sqlalchemy import func, select, update
 
 from laurels.db import Database
 from laurels.errors import BadRequest, Conflict, NotFound
-from laurels.progress.tables import UNLOCK_EVENT, outbox
-from laurels.timefmt import now_micros
+from laurels.outbox.tables import UNLOCKED, outbox
 from laurels.titles.catalog import Catalog
 from laurels.webhooks import queue
 from laurels.webhooks.service import (
@@ -24,8 +23,9 @@ from laurels.webhooks.service import (
     remove_endpoint,
 )
 from laurels.webhooks.tables import webhook_deliveries, webhook_endpoints
-from tests.support import SCID, TITLE_ID, publish_config, title_config
-from tests.webhooks.support import add, catalog_of, unlock, writer
+from laurels.wire.times import now_micros
+from tests.helpers import SCID, TITLE_ID, publish_config, title_config
+from tests.helpers.webhooks import add, catalog_of, unlock, writer
 
 PUBLIC = "93.184.216.34"
 
@@ -283,7 +283,7 @@ async def test_an_unlock_that_cannot_be_described_does_not_hold_back_the_rest(
         await unlock(committer, "300")
         await unlock(committer, "301")
         async with db.write() as conn:  # the older one's payload is damaged
-            damaged = (outbox.c.xuid == "300") & (outbox.c.event_type == UNLOCK_EVENT)
+            damaged = (outbox.c.xuid == "300") & (outbox.c.event_type == UNLOCKED)
             await conn.execute(update(outbox).where(damaged).values(payload="{}"))
         assert await _claim(db, catalog) == (2, 1)
     async with db.read() as conn:

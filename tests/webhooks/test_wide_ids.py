@@ -11,15 +11,16 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from laurels import outbox
 from laurels.db import Database
-from laurels.progress import outbox
-from laurels.progress.tables import PROGRESS_EVENT, activity
-from laurels.progress.tables import outbox as outbox_table
+from laurels.outbox.tables import PROGRESS_CHANGED
+from laurels.outbox.tables import outbox as outbox_table
+from laurels.progress.tables import activity
 from laurels.webhooks.service import list_deliveries
 from laurels.webhooks.tables import webhook_attempts, webhook_deliveries
-from tests.realtime.client import notify_uri, rta
-from tests.support import SCID, TITLE_ID, XUID, Api
-from tests.webhooks.support import Receiver, add, until
+from tests.helpers import SCID, TITLE_ID, XUID, Api
+from tests.helpers.rta import notify_uri, rta
+from tests.helpers.webhooks import Receiver, add, until
 
 BELOW = 2**31 - 2  # the next ids are 2^31 - 2, 2^31 - 1, 2^31, ...
 UNLOCKED = ["1", "2", "3", "4", "5"]
@@ -31,7 +32,7 @@ async def _jump_sqlite(conn: AsyncConnection) -> None:
     await conn.execute(
         insert(outbox_table).values(
             id=BELOW - 1,
-            event_type=PROGRESS_EVENT,
+            event_type=PROGRESS_CHANGED,
             achievement_id="0",
             payload="{}",
             created_at=0,
@@ -119,7 +120,7 @@ async def test_unlocks_past_32_bit_ids_are_written_and_read(api: Api, db: Databa
         read, _ = await outbox.read_after(conn, outbox.parse_key(start), limit=100)
     events = [e for e in read if e.xuid == XUID]  # not SQLite's placeholder
     assert len(events) == 3 * len(UNLOCKED)  # two progress events and an unlock each
-    assert [e.event_id for e in events if e.is_unlock] == [n["eventId"] for n in notified]
+    assert [e.wire_id for e in events if e.is_unlock] == [n["eventId"] for n in notified]
 
     items = await _walk_feed(api, page=2)  # three pages, tokens carry the big ids
     assert [item["achievementId"] for item in items] == UNLOCKED[::-1]

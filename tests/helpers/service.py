@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: databases, titles, tokens, a running service."""
+"""Titles, tokens, update bodies, the `Api` client and a running service."""
 
 from __future__ import annotations
 
@@ -6,20 +6,17 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import uvicorn
 
@@ -27,14 +24,16 @@ from laurels.app import create_app
 from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.db import Database
 from laurels.settings import Settings
-from laurels.timefmt import now_micros
 from laurels.titles import service as titles
+from laurels.wire.times import now_micros
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 SCID = "6a2e0100-0000-0000-0000-00005f1d2c3b"
 TITLE_ID = 1234
 XUID = "2533274790395904"
 OTHER_XUID = "2533274790395905"
+OTHER_TITLE_ID = 4321
+OTHER_SCID = "7b3f0200-0000-0000-0000-00006a2e3d4c"
+UNKNOWN_SCID = "00000000-1111-2222-3333-444444444444"  # no title has it
 
 
 def achievement(n: int | str, **extra: Any) -> dict[str, Any]:
@@ -159,10 +158,12 @@ class Api:
         return None if row is None else row.percent
 
 
-def free_socket() -> socket.socket:
+def free_socket(port: int = 0) -> socket.socket:
+    """A TCP socket bound on 127.0.0.1 to `port` (a free one for 0): a restarted
+    service can take its port again."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     return sock
 
 
@@ -187,9 +188,10 @@ async def serve_app(app: Any, sock: socket.socket) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def running_service(settings: Settings) -> AsyncIterator[str]:
-    """The app served by uvicorn on 127.0.0.1 in this event loop; yields its URL."""
-    sock = free_socket()
+async def running_service(settings: Settings, port: int = 0) -> AsyncIterator[str]:
+    """The app served by uvicorn on 127.0.0.1 (on `port`, a free one for 0) in this
+    event loop; yields its URL."""
+    sock = free_socket(port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     async with serve_app(create_app(settings), sock):
         yield url
@@ -261,88 +263,3 @@ def start_serve(
         time.sleep(0.05)
     served.kill()
     raise TimeoutError("laurels serve did not answer /healthz")
-
-
-def laurels(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real command, with only this test's database in its environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAURELS_")}
-    env["LAURELS_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "laurels", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-# --- databases -------------------------------------------------------------------
-
-
-def postgres_available() -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 5432), 1):
-        return True
-    return False
-
-
-def postgres_installed() -> bool:
-    return shutil.which("pg_ctlcluster") is not None or Path("/usr/lib/postgresql").exists()
-
-
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def create_pg_database(template: str | None = None) -> str:
-    name = f"laurels_test_{uuid.uuid4().hex[:12]}"
-    suffix = f" TEMPLATE {template}" if template else ""
-    asyncio.run(_pg_admin(f"CREATE DATABASE {name}{suffix}"))
-    return name
-
-
-def drop_pg_database(name: str) -> None:
-    asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-
-
-def pg_url(name: str) -> str:
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
-
-
-@contextlib.contextmanager
-def pg_database(template: str | None = None) -> Iterator[str]:
-    name = create_pg_database(template)
-    try:
-        yield pg_url(name)
-    finally:
-        drop_pg_database(name)
-
-
-# --- images ------------------------------------------------------------------------
-
-
-def png_bytes(seed: int = 0, *, size: int | None = None) -> bytes:
-    """A valid 1x1 PNG whose pixel depends on `seed` (so different seeds give different
-    files); with `size`, padded to exactly that many bytes with a private chunk."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-    pixel = bytes([0, seed % 256, (seed // 256) % 256, (seed // 65536) % 256])
-    body = header + chunk(b"IDAT", zlib.compress(pixel))
-    end = chunk(b"IEND", b"")
-    png = b"\x89PNG\r\n\x1a\n" + body + end
-    if size is not None:
-        padding = size - len(png) - 12
-        if padding < 0:
-            raise ValueError(f"a PNG cannot be smaller than {len(png) + 12} bytes here")
-        png = b"\x89PNG\r\n\x1a\n" + body + chunk(b"prVt", b"\0" * padding) + end
-    return png

@@ -10,7 +10,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.support import SCID, TITLE_ID, XUID
+from tests.helpers import SCID, TITLE_ID, XUID
 
 SUBPROTOCOL = "rta.xboxlive.com.V2"
 

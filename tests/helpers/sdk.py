@@ -14,7 +14,7 @@ from laurels.progress.service import read_progress
 from laurels.progress.tables import activity
 from laurels.sdk import OfflineQueue
 from laurels.settings import Settings
-from tests.support import SCID, TITLE_ID, XUID, token_for
+from tests.helpers import SCID, TITLE_ID, XUID, token_for
 
 SANDBOX = "DEV.1"
 

@@ -18,13 +18,13 @@ from laurels.db import Database
 from laurels.progress.batch import batch_store
 from laurels.progress.service import ItemUpdate, UpdateRequest
 from laurels.progress.writer import GroupCommitWriter
-from laurels.timefmt import now_micros
 from laurels.titles.catalog import Catalog
 from laurels.webhooks.dispatcher import WebhookDispatcher
 from laurels.webhooks.policy import RetryPolicy
 from laurels.webhooks.service import add_endpoint
 from laurels.webhooks.views import NewEndpoint
-from tests.support import SCID, TITLE_ID, free_socket, serve_app
+from laurels.wire.times import now_micros
+from tests.helpers import SCID, TITLE_ID, free_socket, serve_app
 
 RETRY = RetryPolicy(base_seconds=10, max_seconds=3600, give_up_seconds=86400)
 

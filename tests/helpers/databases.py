@@ -1,0 +1,57 @@
+"""Throw-away PostgreSQL databases for the tests (the SQLite ones are files in tmp)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_available() -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 5432), 1):
+        return True
+    return False
+
+
+def postgres_installed() -> bool:
+    return shutil.which("pg_ctlcluster") is not None or Path("/usr/lib/postgresql").exists()
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def create_pg_database(template: str | None = None) -> str:
+    name = f"laurels_test_{uuid.uuid4().hex[:12]}"
+    suffix = f" TEMPLATE {template}" if template else ""
+    asyncio.run(_pg_admin(f"CREATE DATABASE {name}{suffix}"))
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+def pg_url(name: str) -> str:
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+@contextlib.contextmanager
+def pg_database(template: str | None = None) -> Iterator[str]:
+    name = create_pg_database(template)
+    try:
+        yield pg_url(name)
+    finally:
+        drop_pg_database(name)
