@@ -1,0 +1,136 @@
+"""`laurels serve`: run the service on a socket, with `--demo` a demo title seeded
+first. It exits with status 1 and a one-line reason when the database cannot be used
+or the address cannot be listened on."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from laurels.auth.service import ensure_signing_key, mint_token
+from laurels.commands import db_option, fail, run
+from laurels.db import Database
+from laurels.settings import Settings
+from laurels.titles.cli import import_file, publish
+
+DEMO = Path(__file__).parent / "demo" / "demo.yaml"
+DEMO_XUID = "2533274790395904"
+DEMO_SANDBOX = "DEV.1"
+
+
+async def seed_demo(db: Database) -> str:
+    """Import and publish the demo title; returns a player token for it."""
+    title_id, _ = await import_file(db, DEMO)
+    await publish(db, title_id, DEMO_SANDBOX)
+    key = await ensure_signing_key(db)
+    return mint_token(key, xuid=DEMO_XUID, title_id=title_id, sandbox=DEMO_SANDBOX)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on host:port, inherited by worker processes;
+    exits with a one-line reason when the address cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    sock.set_inheritable(True)
+    return sock
+
+
+def demo_banner(url: str, token_text: str) -> str:
+    """What `laurels serve --demo` prints: the demo player, its token, and the curl
+    commands that unlock an achievement and list them."""
+    scid = "6a2e0100-0000-0000-0000-00005f1d2c3b"
+    body = (
+        f'{{"action":"progressUpdate","serviceConfigId":"{scid}","titleId":1234,'
+        f'"userId":"{DEMO_XUID}","achievements":[{{"id":"1","percentComplete":100}}]}}'
+    )
+    auth = "-H " + shlex.quote(f"Authorization: Bearer {token_text}")
+    update = shlex.quote(f"{url}/users/xuid({DEMO_XUID})/achievements/{scid}/update")
+    listing = shlex.quote(f"{url}/users/xuid({DEMO_XUID})/achievements?titleId=1234")
+    json_headers = "-H 'Content-Type: application/json' -H 'x-xbl-contract-version: 2'"
+    return "\n".join(
+        [
+            f"Demo title 1234 published to {DEMO_SANDBOX}; player {DEMO_XUID}.",
+            f"Player token: {token_text}",
+            "Unlock achievement 1:",
+            f"  curl -i -X POST {update} {auth} {json_headers} -d {shlex.quote(body)}",
+            "See the list:",
+            f"  curl -s {listing} {auth}",
+        ]
+    )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True, help="0 picks a free port")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--demo", is_flag=True, help="seed a demo title and print a player token")
+@db_option
+def serve(host: str, port: int, workers: int, demo: bool, db_url: str | None) -> None:
+    """Run the service."""
+    settings = Settings.from_env(database_url=db_url)
+    # Worker processes build their app from the environment.
+    os.environ["LAURELS_DATABASE_URL"] = settings.database_url
+
+    async def prepare(db: Database) -> str | None:
+        await ensure_signing_key(db)
+        return await seed_demo(db) if demo else None
+
+    demo_token = run(prepare, settings.database_url)
+    sock = bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{sock.getsockname()[1]}"
+    click.echo(
+        f"Laurels {settings.database_url.split(':')[0]} service on {url} "
+        f"({workers} worker{'s' if workers > 1 else ''}); docs at {url}/docs"
+    )
+    if demo_token:
+        click.echo(demo_banner(url, demo_token))
+    sys.stdout.flush()
+    _listen(settings, sock, workers)
+
+
+def _listen(settings: Settings, sock: socket.socket, workers: int) -> None:
+    """Serve on `sock` until a signal stops the server (uvicorn's graceful shutdown)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from laurels.realtime.handshake import (
+        BoundedHttpProtocol,
+        BoundedWebSocketProtocol,
+        ServeConfig,
+    )
+    from laurels.realtime.protocol import MAX_FRAME_BYTES
+
+    config = ServeConfig(
+        "laurels.app:create_app",
+        header_timeout_seconds=settings.header_timeout_seconds,
+        max_header_bytes=settings.max_header_bytes,
+        factory=True,
+        workers=workers,
+        loop="uvloop",
+        # httptools and the sans-I/O websockets protocol, bounded (realtime.handshake).
+        http=BoundedHttpProtocol,
+        ws=BoundedWebSocketProtocol,
+        ws_max_size=MAX_FRAME_BYTES,
+        ws_ping_interval=settings.rta_ping_seconds,
+        ws_ping_timeout=settings.rta_ping_seconds,
+        # Compression would cost each socket its own zlib state (memory per device).
+        ws_per_message_deflate=False,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+    else:
+        uvicorn.Server(config).run(sockets=[sock])
