@@ -26,8 +26,8 @@ import asyncpg
 from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.db import Database
 from laurels.schema import upgrade
-from laurels.timefmt import now_micros
 from laurels.titles import service as titles
+from laurels.wire.times import now_micros
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 SCID = "6a2e0100-0000-0000-0000-0000be4c0001"

@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 
 from laurels.progress.outbox import Event
 from laurels.progress.service import Applied
-from laurels.timefmt import now_micros
+from laurels.wire.times import now_micros
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0)

@@ -14,7 +14,7 @@ from laurels.db import Database
 from laurels.progress import outbox
 from laurels.progress.tables import PROGRESS_EVENT, UNLOCK_EVENT
 from laurels.progress.tables import outbox as outbox_table
-from laurels.timefmt import now_micros
+from laurels.wire.times import now_micros
 from tests.support import SCID, TITLE_ID, XUID, Api
 
 

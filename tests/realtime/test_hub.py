@@ -8,9 +8,9 @@ import contextlib
 
 import pytest
 
-from laurels.progress.views import RenderContext
 from laurels.realtime.hub import Connection, Hub
 from laurels.realtime.protocol import NotificationResource
+from laurels.wire.context import RenderContext
 
 RESOURCE = NotificationResource("12", 1234)
 

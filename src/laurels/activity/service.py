@@ -47,10 +47,11 @@ from laurels.progress.policy import rarity
 from laurels.progress.reads import may_read
 from laurels.progress.service import Stats, read_stats
 from laurels.progress.tables import activity, title_players
-from laurels.progress.views import SECRET_NAME, RenderContext, strings
-from laurels.timefmt import format_time, from_micros
+from laurels.progress.views import SECRET_NAME, strings
 from laurels.titles.catalog import Catalog, PublishedTitle
 from laurels.titles.schemas import AchievementConfig
+from laurels.wire.context import RenderContext
+from laurels.wire.times import format_time, from_micros
 
 DEFAULT_PAGE = 25
 DEFAULT_PLATFORM = "PC"

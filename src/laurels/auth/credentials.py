@@ -52,9 +52,9 @@ from laurels.auth.service import ISSUER, Principal, SigningKey
 from laurels.auth.tables import delivery_credentials
 from laurels.db import Database
 from laurels.errors import Forbidden, NotFound, Unauthorized
-from laurels.progress.identifiers import parse_xuid
-from laurels.timefmt import format_time, from_micros
 from laurels.titles.schemas import is_sandbox_name
+from laurels.wire.identifiers import parse_xuid
+from laurels.wire.times import format_time, from_micros
 
 log = logging.getLogger(__name__)
 DELIVERY = "delivery"

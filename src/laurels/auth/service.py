@@ -43,8 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from laurels.auth.tables import signing_keys
 from laurels.db import Database
 from laurels.errors import ConfigurationError, Forbidden, Unauthorized
-from laurels.progress.identifiers import parse_xuid
 from laurels.titles.schemas import is_sandbox_name
+from laurels.wire.identifiers import parse_xuid
 
 log = logging.getLogger(__name__)
 ISSUER = "laurels"

@@ -11,8 +11,9 @@ from laurels.db import Database
 from laurels.errors import BadRequest, Forbidden, NotFound
 from laurels.progress import paging
 from laurels.progress.service import Stats, read_progress, read_stats
-from laurels.progress.views import Progress, RenderContext, render
+from laurels.progress.views import Progress, render
 from laurels.titles.catalog import Catalog, PublishedTitle
+from laurels.wire.context import RenderContext
 
 ORDERS = {
     "unordered": "Unordered",

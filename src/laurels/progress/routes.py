@@ -18,7 +18,14 @@ from laurels.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from laurels.progress.identifiers import (
+from laurels.progress.policy import refuse_retail
+from laurels.progress.reads import MAX_PAGE, ORDERS, ListQuery
+from laurels.progress.schemas import AchievementsPage, error_responses
+from laurels.progress.service import reset_player
+from laurels.runtime import Runtime
+from laurels.titles.catalog import PublishedTitle
+from laurels.wire.context import RenderContext, context_for
+from laurels.wire.identifiers import (
     MAX_TITLE_ID,
     SCID_PATTERN,
     XUID_PATTERN,
@@ -26,14 +33,7 @@ from laurels.progress.identifiers import (
     parse_scid,
     parse_xuid,
 )
-from laurels.progress.policy import refuse_retail
-from laurels.progress.reads import MAX_PAGE, ORDERS, ListQuery
-from laurels.progress.schemas import AchievementsPage, error_responses
-from laurels.progress.service import reset_player
-from laurels.progress.views import RenderContext, context_for
-from laurels.runtime import Runtime
-from laurels.timefmt import now_micros
-from laurels.titles.catalog import PublishedTitle
+from laurels.wire.times import now_micros
 
 router = APIRouter(tags=["achievements"])
 CONTRACT_VERSIONS = {"2"}

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from laurels.progress.identifiers import (
+from laurels.wire.identifiers import (
     CANONICAL_XUID_PATTERN,
     MAX_TITLE_ID,
     SCID_PATTERN,

@@ -33,7 +33,7 @@ from laurels.progress.tables import (
     title_stats,
 )
 from laurels.progress.views import Progress
-from laurels.timefmt import format_time, from_micros
+from laurels.wire.times import format_time, from_micros
 
 PROGRESS_KEY = ("sandbox", "xuid", "scid", "achievement_id")
 _RETURNED = (

@@ -17,9 +17,9 @@ from laurels.progress.policy import clamp_percent, effective_unlock_time
 from laurels.progress.schemas import UpdateBody, UpdateItem
 from laurels.progress.service import ItemUpdate, UpdateRequest
 from laurels.progress.writer import GroupCommitWriter
-from laurels.timefmt import parse_time, to_micros
 from laurels.titles.catalog import Catalog, PublishedTitle
 from laurels.titles.service import field_path
+from laurels.wire.times import parse_time, to_micros
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@ description: no name, unlocked description, icon, deeplink or non-gamerscore rew
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from laurels.progress.policy import choose_locale, parse_accept_language, rarity
-from laurels.timefmt import NEVER, format_time, from_micros
+from laurels.progress.policy import rarity
 from laurels.titles.catalog import PublishedTitle
 from laurels.titles.schemas import AchievementConfig, Reward
+from laurels.wire.context import RenderContext
+from laurels.wire.times import NEVER, format_time, from_micros
 
 SECRET_NAME = "Secret achievement"
 
@@ -26,31 +26,6 @@ class Progress:
     @property
     def unlocked(self) -> bool:
         return self.percent >= 100
-
-
-@dataclass(frozen=True)
-class RenderContext:
-    locale: str
-    media_url: Callable[[str | None], str | None]
-
-
-def context_for(
-    *, base: str, accept_language: str | None, titles: Sequence[PublishedTitle]
-) -> RenderContext:
-    """How to render for a viewer: the language chosen from `Accept-Language` among
-    the titles' languages, and media links under the service's public `base`."""
-    base = base.rstrip("/")
-    wanted = parse_accept_language(accept_language)
-    default = titles[0].default_locale if titles else "en-US"
-    available = {default} | {loc for t in titles for a in t.achievements for loc in a.localized}
-    locale = choose_locale(wanted, available, default)
-
-    def media_url(reference: str | None) -> str | None:
-        if reference and reference.startswith("media:"):
-            return f"{base}/media/{reference.removeprefix('media:')}.png"
-        return reference
-
-    return RenderContext(locale=locale, media_url=media_url)
 
 
 def strings(achievement: AchievementConfig, locale: str) -> tuple[str, str, str]:

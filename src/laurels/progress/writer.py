@@ -18,7 +18,7 @@ from collections.abc import Callable
 from laurels.errors import LaurelsError, Unavailable
 from laurels.progress.batch import BatchStore
 from laurels.progress.service import Applied, UpdateRequest
-from laurels.timefmt import now_micros
+from laurels.wire.times import now_micros
 
 log = logging.getLogger(__name__)
 Pending = tuple[UpdateRequest, "asyncio.Future[bool]"]

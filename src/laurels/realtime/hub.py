@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from laurels.progress.outbox import Event, Key
-from laurels.progress.views import RenderContext
 from laurels.realtime.protocol import (
     RESYNC_FRAME,
     ProgressResource,
     Resource,
 )
+from laurels.wire.context import RenderContext
 
 
 @dataclass(slots=True, eq=False)

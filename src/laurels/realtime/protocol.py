@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from laurels.progress.identifiers import parse_scid, parse_xuid
 from laurels.progress.outbox import Key, parse_key
+from laurels.wire.identifiers import parse_scid, parse_xuid
 
 SUBPROTOCOL = "rta.xboxlive.com.V2"
 SUBSCRIBE, UNSUBSCRIBE, EVENT, RESYNC = 1, 2, 3, 4

@@ -29,8 +29,8 @@ from laurels.progress.tables import PROGRESS_EVENT, UNLOCK_EVENT
 from laurels.realtime.hub import Connection, Hub, Subscription
 from laurels.realtime.protocol import NotificationResource, event_frame
 from laurels.realtime.render import notification_data, progress_data
-from laurels.timefmt import now_micros
 from laurels.titles.catalog import Catalog, PublishedTitle
+from laurels.wire.times import now_micros
 
 log = logging.getLogger(__name__)
 CHANNEL = "laurels_outbox"

@@ -8,9 +8,10 @@ from typing import Any
 
 from laurels.progress.outbox import Event
 from laurels.progress.policy import rarity
-from laurels.progress.views import RenderContext, strings
-from laurels.timefmt import NEVER, format_time, from_micros
+from laurels.progress.views import strings
 from laurels.titles.catalog import PublishedTitle
+from laurels.wire.context import RenderContext
+from laurels.wire.times import NEVER, format_time, from_micros
 
 
 def _dump(data: dict[str, Any]) -> str:

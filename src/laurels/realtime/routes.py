@@ -12,7 +12,6 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from laurels.auth.service import Principal, TokenVerifier, parse_authorization
 from laurels.errors import LaurelsError
-from laurels.progress.views import context_for
 from laurels.realtime.hub import Connection
 from laurels.realtime.protocol import (
     GOING_AWAY,
@@ -22,6 +21,7 @@ from laurels.realtime.protocol import (
 )
 from laurels.realtime.session import Session
 from laurels.runtime import Runtime
+from laurels.wire.context import context_for
 
 router = APIRouter()
 # While the verifier still accepts a token past its `exp` (a leeway), look again this often.

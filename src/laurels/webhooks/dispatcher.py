@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.db import Database
 from laurels.settings import Settings
-from laurels.timefmt import now_micros
 from laurels.titles.catalog import Catalog
 from laurels.webhooks import queue, service
 from laurels.webhooks.addresses import Resolver, resolve_host
@@ -28,6 +27,7 @@ from laurels.webhooks.policy import RetryPolicy
 from laurels.webhooks.queue import Due, Outcome
 from laurels.webhooks.sender import make_client, send
 from laurels.webhooks.views import FAILED
+from laurels.wire.times import now_micros
 
 log = logging.getLogger(__name__)
 # A lease outlives the longest attempt (bounded by the timeout) by this much.

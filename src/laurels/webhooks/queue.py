@@ -24,11 +24,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.progress.tables import UNLOCK_EVENT, outbox
-from laurels.timefmt import format_time, from_micros
 from laurels.titles.catalog import PublishedTitle
 from laurels.webhooks.policy import RetryPolicy, idempotency_key
 from laurels.webhooks.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 from laurels.webhooks.views import DELIVERED, FAILED, PENDING
+from laurels.wire.times import format_time, from_micros
 
 log = logging.getLogger(__name__)
 
