@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from laurels.progress.outbox import Event
+from laurels.outbox import OutboxEntry
 from laurels.progress.service import Applied
 from laurels.wire.times import now_micros
 
@@ -70,10 +70,10 @@ class Metrics:
         if applied.unlocks:
             self._unlocks.inc(applied.unlocks)
 
-    def relayed(self, events: list[Event]) -> None:
+    def relayed(self, events: list[OutboxEntry]) -> None:
         now = now_micros()
         for event in events:
-            self._relayed.labels(event.event_type).inc()
+            self._relayed.labels(event.kind).inc()
             self._lag.observe(max(0, now - event.created_at) / 1_000_000)
 
     def read_counter(self, name: str, help_text: str, read: Callable[[], float]) -> None:

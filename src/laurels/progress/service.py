@@ -11,7 +11,6 @@ statement can move a row to 100.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -22,18 +21,15 @@ from sqlalchemy import ARRAY, Insert, Table, and_, bindparam, delete, func, sele
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from laurels import outbox
 from laurels.progress.tables import (
-    PROGRESS_EVENT,
-    UNLOCK_EVENT,
     achievement_stats,
     activity,
-    outbox,
     progress,
     title_players,
     title_stats,
 )
 from laurels.progress.views import Progress
-from laurels.wire.times import format_time, from_micros
 
 PROGRESS_KEY = ("sandbox", "xuid", "scid", "achievement_id")
 _RETURNED = (
@@ -285,9 +281,7 @@ def statements(dialect: str) -> dict[str, Insert]:
         "activity_insert": activity.insert().values(
             {c.name: bindparam(c.name) for c in activity.columns if c.name not in ("id", "txid")}
         ),
-        "outbox_insert": outbox.insert().values(
-            {c.name: bindparam(c.name) for c in outbox.columns if c.name not in ("id", "txid")}
-        ),
+        "outbox_insert": outbox.insert_statement(),
     }
 
 
@@ -322,48 +316,26 @@ def _activity_row(unlock: Unlock, now_us: int) -> dict[str, Any]:
     return {**_identity(unlock), "time_unlocked": unlock.time_unlocked, "created_at": now_us}
 
 
-def _payload(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"))
+def _player(request: UpdateRequest) -> outbox.Player:
+    return outbox.Player(
+        request.sandbox, request.xuid, request.scid, request.title_id, request.version
+    )
 
 
 def _progress_event(
     request: UpdateRequest, items: list[tuple[str, int, int | None]], now_us: int
 ) -> dict[str, Any]:
-    """One accepted update: the achievements it moved, as now stored."""
-    progression = [
-        {"id": achievement_id, "percent": percent, "timeUnlocked": time_unlocked}
-        for achievement_id, percent, time_unlocked in items
-    ]
-    return {
-        "sandbox": request.sandbox,
-        "xuid": request.xuid,
-        "scid": request.scid,
-        "title_id": request.title_id,
-        "achievement_id": items[0][0],
-        "event_type": PROGRESS_EVENT,
-        "payload": _payload({"configVersion": request.version, "progression": progression}),
-        "created_at": now_us,
-        "published_at": now_us,  # nothing but the relay reads progress events
-    }
+    progression = [outbox.AchievementProgress(*item) for item in items]
+    return outbox.progress_changed(_player(request), progression, now_us=now_us)
 
 
 def _unlock_event(unlock: Unlock, now_us: int) -> dict[str, Any]:
-    payload = {
-        "sandbox": unlock.request.sandbox,
-        "xuid": unlock.request.xuid,
-        "titleId": unlock.request.title_id,
-        "serviceConfigId": unlock.request.scid,
-        "achievementId": unlock.achievement_id,
-        "configVersion": unlock.request.version,
-        "unlockTime": format_time(from_micros(unlock.time_unlocked)),
-    }
-    return {
-        **_identity(unlock),
-        "event_type": UNLOCK_EVENT,
-        "payload": _payload(payload),
-        "created_at": now_us,
-        "published_at": None,  # the webhooks take it from here
-    }
+    return outbox.unlocked(
+        _player(unlock.request),
+        achievement_id=unlock.achievement_id,
+        time_unlocked=unlock.time_unlocked,
+        now_us=now_us,
+    )
 
 
 async def read_progress(

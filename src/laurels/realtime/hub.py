@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from laurels.progress.outbox import Event, Key
+from laurels.outbox import Key, OutboxEntry
 from laurels.realtime.protocol import (
     RESYNC_FRAME,
     ProgressResource,
@@ -35,7 +35,7 @@ class Subscription:
     # While a subscription replays what a device missed, live events wait here.
     held: list[tuple[Key, str]] | None = None
 
-    def matches(self, event: Event) -> bool:
+    def matches(self, event: OutboxEntry) -> bool:
         resource = self.resource
         if isinstance(resource, ProgressResource):
             return not event.is_unlock and resource.scid == event.scid
@@ -74,7 +74,7 @@ class Connection:
         self.subscriptions[sub.sub_id] = sub
         return sub
 
-    def matching(self, event: Event) -> list[Subscription]:
+    def matching(self, event: OutboxEntry) -> list[Subscription]:
         return [s for s in self.subscriptions.values() if s.matches(event)]
 
     def deliver(self, sub: Subscription, key: Key, frame: str) -> None:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from laurels.progress.outbox import Key, parse_key
+from laurels.outbox import Key, parse_key
 from laurels.wire.identifiers import parse_scid, parse_xuid
 
 SUBPROTOCOL = "rta.xboxlive.com.V2"

@@ -1,12 +1,12 @@
-"""The outbox relay: after commit, events leave the outbox for the devices
-connected to this process.
+"""The outbox relay: after commit, outbox entries leave for the devices connected
+to this process, as RTA events.
 
 Each process follows the outbox in commit order from where it started (see
-`progress.outbox`), so every process sees every event, whichever process wrote it.
+`laurels.outbox`), so every process sees every entry, whichever process wrote it.
 It reads when woken: by this process's writer after each commit, by PostgreSQL's
 NOTIFY (sent by a trigger when another process's transaction commits), and by a
 cheap poll (SQLite shared by several processes, or a lost LISTEN connection).
-Nothing is lost by a crash between commit and send: the events stay in the outbox,
+Nothing is lost by a crash between commit and send: the entries stay in the outbox,
 and a device that reconnects with `since` gets them then (`replay`).
 """
 
@@ -19,13 +19,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
+from laurels import outbox
 from laurels.db import Database
-from laurels.progress import outbox
-from laurels.progress.outbox import Event, Key
+from laurels.outbox import PROGRESS_CHANGED, UNLOCKED, Key, OutboxEntry
 from laurels.progress.service import Stats, read_stats
-from laurels.progress.tables import PROGRESS_EVENT, UNLOCK_EVENT
 from laurels.realtime.hub import Connection, Hub, Subscription
 from laurels.realtime.protocol import NotificationResource, event_frame
 from laurels.realtime.render import notification_data, progress_data
@@ -33,7 +30,6 @@ from laurels.titles.catalog import Catalog, PublishedTitle
 from laurels.wire.times import now_micros
 
 log = logging.getLogger(__name__)
-CHANNEL = "laurels_outbox"
 READ_LIMIT = 500
 PRUNE_EVERY_SECONDS = 60.0
 PRUNE_LIMIT = 10_000
@@ -41,7 +37,7 @@ STALL_WARNING_SECONDS = 5.0
 
 
 class Renderer:
-    """Renders a group of events, each once per language and service address."""
+    """Renders a group of entries, each once per language and service address."""
 
     def __init__(self, titles: dict[tuple[str, str], PublishedTitle], stats: dict[str, Stats]):
         self._titles = titles
@@ -49,7 +45,7 @@ class Renderer:
         self._done: dict[tuple[Key, tuple[str, str] | None], str | None] = {}
 
     @classmethod
-    async def load(cls, db: Database, catalog: Catalog, events: list[Event]) -> Renderer:
+    async def load(cls, db: Database, catalog: Catalog, events: list[OutboxEntry]) -> Renderer:
         titles = {}
         for sandbox, scid in {(e.sandbox, e.scid) for e in events}:
             title = await catalog.by_scid(sandbox, scid)
@@ -66,13 +62,13 @@ class Renderer:
                     stats[sandbox] = await read_stats(conn, sandbox=sandbox, scids=sorted(scids))
         return cls(titles, stats)
 
-    def data(self, event: Event, conn: Connection) -> str | None:
+    def data(self, event: OutboxEntry, conn: Connection) -> str | None:
         key = (event.key, conn.render_key if event.is_unlock else None)
         if key not in self._done:
             self._done[key] = self._render(event, conn)
         return self._done[key]
 
-    def _render(self, event: Event, conn: Connection) -> str | None:
+    def _render(self, event: OutboxEntry, conn: Connection) -> str | None:
         title = self._titles.get((event.sandbox, event.scid))
         if title is None:
             return None
@@ -92,15 +88,15 @@ class OutboxRelay:
         poll_seconds: float,
         progress_retention_seconds: float,
         unlock_retention_seconds: float,
-        on_relayed: Callable[[list[Event]], None] | None = None,
+        on_relayed: Callable[[list[OutboxEntry]], None] | None = None,
     ) -> None:
         self._db = db
         self._catalog = catalog
         self._hub = hub
         self._poll_seconds = poll_seconds
         self._retention = {
-            PROGRESS_EVENT: progress_retention_seconds,
-            UNLOCK_EVENT: unlock_retention_seconds,
+            PROGRESS_CHANGED: progress_retention_seconds,
+            UNLOCKED: unlock_retention_seconds,
         }
         self._on_relayed = on_relayed
         self._wake = asyncio.Event()
@@ -111,7 +107,7 @@ class OutboxRelay:
         self.cursor: Key = outbox.START
 
     async def start(self) -> None:
-        """Start following the outbox from its newest event."""
+        """Start following the outbox from its newest entry."""
         async with self._db.read() as conn:
             self.cursor = await outbox.head(conn)
         self._tasks.append(asyncio.create_task(self._run(), name="laurels-relay"))
@@ -155,7 +151,7 @@ class OutboxRelay:
 
     def _hold_back(self, xmin: int) -> None:
         """A committed transaction waits behind an older one still running: look
-        again shortly (its events cannot be read in order before then)."""
+        again shortly (its entries cannot be read in order before then)."""
         if self._db.is_sqlite or self._notified_txid < xmin:
             self._stalled_since = None
             return
@@ -168,8 +164,9 @@ class OutboxRelay:
             self._stalled_since = now
         asyncio.get_running_loop().call_later(0.005, self.wake)
 
-    async def publish(self, events: list[Event]) -> None:
-        """Queue each event on the matching subscriptions of its player's devices."""
+    async def publish(self, events: list[OutboxEntry]) -> None:
+        """Queue each entry, as an event frame, on the matching subscriptions of its
+        player's devices."""
         targets = [(e, self._hub.devices(e.sandbox, e.xuid)) for e in events]
         targets = [(e, devices) for e, devices in targets if devices]
         if targets:
@@ -186,7 +183,7 @@ class OutboxRelay:
     async def replay(
         self, conn: Connection, sub: Subscription, since: Key
     ) -> list[tuple[Key, str]]:
-        """The frames of the events `sub` missed after `since` and up to what this
+        """The event frames of the entries `sub` missed after `since` and up to what this
         process has relayed (later ones arrive live), oldest first."""
         events = await self._missed(conn, sub, since)
         renderer = await Renderer.load(self._db, self._catalog, events)
@@ -197,22 +194,22 @@ class OutboxRelay:
                 frames.append((event.key, event_frame(sub.sub_id, data)))
         return frames
 
-    async def _missed(self, conn: Connection, sub: Subscription, since: Key) -> list[Event]:
+    async def _missed(self, conn: Connection, sub: Subscription, since: Key) -> list[OutboxEntry]:
         resource = sub.resource
         if isinstance(resource, NotificationResource):
-            event_type, scid, title_id = UNLOCK_EVENT, None, resource.title_id
+            kind, scid, title_id = UNLOCKED, None, resource.title_id
         else:
-            event_type, scid, title_id = PROGRESS_EVENT, resource.scid, None
-        found: list[Event] = []
+            kind, scid, title_id = PROGRESS_CHANGED, resource.scid, None
+        found: list[OutboxEntry] = []
         upto, after = self.cursor, since
-        oldest = now_micros() - int(self._retention[event_type] * 1_000_000)
+        oldest = now_micros() - int(self._retention[kind] * 1_000_000)
         while True:
             async with self._db.read() as db_conn:
                 page = await outbox.read_player(
                     db_conn,
                     sandbox=conn.sandbox,
                     xuid=conn.xuid,
-                    event_type=event_type,
+                    kind=kind,
                     scid=scid,
                     title_id=title_id,
                     after=after,
@@ -233,38 +230,16 @@ class OutboxRelay:
         async with self._db.write() as conn:
             await outbox.prune(
                 conn,
-                progress_before_us=now - int(self._retention[PROGRESS_EVENT] * 1_000_000),
-                unlocks_before_us=now - int(self._retention[UNLOCK_EVENT] * 1_000_000),
+                progress_before_us=now - int(self._retention[PROGRESS_CHANGED] * 1_000_000),
+                unlocks_before_us=now - int(self._retention[UNLOCKED] * 1_000_000),
                 limit=PRUNE_LIMIT,
             )
 
     async def _listen(self) -> None:
-        """PostgreSQL: LISTEN on a connection of its own, reconnecting when lost."""
-        import asyncpg
+        """PostgreSQL: wake on every NOTIFY of the outbox, whoever committed."""
+        await outbox.listen(self._db.async_url, self._notified)
 
-        dsn = make_url(self._db.async_url).set(drivername="postgresql")
-        delay = 0.1
-        while True:
-            try:
-                listener = await asyncpg.connect(dsn.render_as_string(hide_password=False))
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("cannot LISTEN for events (%s); polling meanwhile", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            delay = 0.1
-            lost = asyncio.Event()
-            try:
-                listener.add_termination_listener(lambda _, lost=lost: lost.set())
-                await listener.add_listener(CHANNEL, self._notified)
-                self.wake()  # whatever committed while nobody listened
-                await lost.wait()
-                log.warning("the LISTEN connection was lost; reconnecting")
-            finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(listener.close(timeout=2))
-
-    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        with contextlib.suppress(ValueError):
-            self._notified_txid = max(self._notified_txid, int(payload))
+    def _notified(self, txid: int | None) -> None:
+        if txid is not None:
+            self._notified_txid = max(self._notified_txid, txid)
         self.wake()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from laurels.progress.outbox import Event
+from laurels.outbox import OutboxEntry
 from laurels.progress.policy import rarity
 from laurels.progress.views import strings
 from laurels.titles.catalog import PublishedTitle
@@ -36,19 +36,19 @@ def _progression(title: PublishedTitle, item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def progress_data(event: Event, title: PublishedTitle) -> str:
+def progress_data(event: OutboxEntry, title: PublishedTitle) -> str:
     """The progress resource's event: every achievement the update moved."""
     return _dump(
         {
             "serviceConfigId": event.scid,
-            "eventId": event.event_id,
+            "eventId": event.wire_id,
             "progression": [_progression(title, item) for item in event.payload["progression"]],
         }
     )
 
 
 def notification_data(
-    event: Event, title: PublishedTitle, stats: tuple[int, int], ctx: RenderContext, base: str
+    event: OutboxEntry, title: PublishedTitle, stats: tuple[int, int], ctx: RenderContext, base: str
 ) -> str | None:
     """The "Achievement Unlocked" notification, for the achievement's owner (who
     may see a secret achievement's name once it is theirs); None when the published
@@ -64,7 +64,7 @@ def notification_data(
     return _dump(
         {
             "service": "achievements",
-            "eventId": event.event_id,
+            "eventId": event.wire_id,
             "achievementId": achievement.id,
             "achievementName": name,
             "achievementDescription": unlocked,

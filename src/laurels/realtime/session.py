@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from laurels.progress.outbox import format_key
+from laurels.outbox import format_key
 from laurels.realtime.hub import Connection
 from laurels.realtime.protocol import (
     ACCESS_DENIED,

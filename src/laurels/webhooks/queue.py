@@ -1,10 +1,9 @@
 """The delivery queue in the database, safe with any number of service processes.
 
-Claim: unlock rows of the outbox not yet handed to the webhooks (`published_at`
-NULL) become one pending delivery per active endpoint of their title and sandbox,
-and are marked handed, in one transaction. A row is claimed once: the update only
-takes rows still NULL (PostgreSQL skips rows another claimer holds), and the unique
-(endpoint, idempotency key) is the backstop.
+Claim: unlocks the outbox has not yet handed to the webhooks
+(`outbox.hand_over_unlocks`) become one pending delivery per active endpoint of their
+title and sandbox, in the transaction that takes them. The outbox hands a row over
+once, and the unique (endpoint, idempotency key) is the backstop.
 
 Lease: a sender takes due deliveries by pushing their `next_attempt_at` forward by a
 lease, so no other process takes them while it sends; the result is recorded only
@@ -15,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +22,7 @@ from sqlalchemy import Update, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from laurels.progress.tables import UNLOCK_EVENT, outbox
+from laurels import outbox
 from laurels.titles.catalog import PublishedTitle
 from laurels.webhooks.policy import RetryPolicy, idempotency_key
 from laurels.webhooks.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 
 # (sandbox, title id, config version) → that published version, if any.
 Describe = Callable[[str, int, int], Awaitable[PublishedTitle | None]]
-_unclaimed = (outbox.c.published_at.is_(None), outbox.c.event_type == UNLOCK_EVENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +72,7 @@ class Outcome:
 
 async def has_unclaimed(conn: AsyncConnection) -> bool:
     """Whether any unlock waits for the webhooks (the partial index answers)."""
-    query = select(outbox.c.id).where(*_unclaimed).limit(1)
-    return (await conn.execute(query)).first() is not None
+    return await outbox.has_waiting_unlocks(conn)
 
 
 async def claim_unlocks(
@@ -84,7 +81,8 @@ async def claim_unlocks(
     """Hand up to `limit` unlocks (oldest first) to the webhooks, in the caller's
     write transaction; returns (unlocks claimed, deliveries created). An unlock
     whose title has no active endpoint is only marked."""
-    rows = sorted(await _mark_claimed(conn, now_us=now_us, limit=limit), key=lambda r: r.id)
+    handed = await outbox.hand_over_unlocks(conn, now_us=now_us, limit=limit)
+    rows = sorted(handed, key=lambda r: r.id)
     if not rows:
         return 0, 0
     endpoints = await _active_endpoints(conn, {(row.sandbox, row.title_id) for row in rows})
@@ -103,31 +101,6 @@ async def claim_unlocks(
         return len(rows), 0
     created = (await conn.execute(_insert_new(conn.dialect.name), values)).all()
     return len(rows), len(created)
-
-
-async def _mark_claimed(conn: AsyncConnection, *, now_us: int, limit: int) -> Sequence[Any]:
-    candidate = outbox.alias("candidate")
-    oldest = (
-        select(candidate.c.id)
-        .where(candidate.c.published_at.is_(None), candidate.c.event_type == UNLOCK_EVENT)
-        .order_by(candidate.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("claimed")  # evaluated once (a subquery may be run again, LIMIT and all)
-    )
-    statement = (
-        outbox.update()
-        .where(outbox.c.id.in_(select(oldest.c.id)), *_unclaimed)
-        .values(published_at=now_us)
-        .returning(
-            outbox.c.id,
-            outbox.c.sandbox,
-            outbox.c.title_id,
-            outbox.c.payload,
-            outbox.c.created_at,
-        )
-    )
-    return (await conn.execute(statement)).all()
 
 
 async def _active_endpoints(
@@ -174,7 +147,7 @@ async def _event(row: Any, describe: Describe) -> tuple[str, str]:
     }
     body = {
         "id": key,
-        "type": UNLOCK_EVENT,
+        "type": outbox.UNLOCKED,
         "createdAt": format_time(from_micros(row.created_at)),
         "data": data,
     }

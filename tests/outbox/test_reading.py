@@ -10,17 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
+from laurels import outbox
 from laurels.db import Database
-from laurels.progress import outbox
-from laurels.progress.tables import PROGRESS_EVENT, UNLOCK_EVENT
-from laurels.progress.tables import outbox as outbox_table
+from laurels.outbox.tables import PROGRESS_CHANGED, UNLOCKED
+from laurels.outbox.tables import outbox as outbox_table
 from laurels.wire.times import now_micros
-from tests.support import SCID, TITLE_ID, XUID, Api
+from tests.helpers import SCID, TITLE_ID, XUID, Api
 
 
-def _row(
-    achievement_id: str, *, event_type: str = UNLOCK_EVENT, created_at: int = 0
-) -> dict[str, Any]:
+def _row(achievement_id: str, *, event_type: str = UNLOCKED, created_at: int = 0) -> dict[str, Any]:
     created = created_at or now_micros()
     return {
         "event_type": event_type,
@@ -31,11 +29,11 @@ def _row(
         "achievement_id": achievement_id,
         "payload": json.dumps({"unlockTime": "2026-11-23T00:00:00Z"}),
         "created_at": created,
-        "published_at": None if event_type == UNLOCK_EVENT else created,
+        "published_at": None if event_type == UNLOCKED else created,
     }
 
 
-async def _read(db: Database, after: outbox.Key, count: int) -> list[outbox.Event]:
+async def _read(db: Database, after: outbox.Key, count: int) -> list[outbox.OutboxEntry]:
     """The first `count` events after `after`, once settled. On PostgreSQL a write
     transaction still running anywhere in the cluster (another test's database, say)
     holds newer rows back for a moment."""
@@ -57,13 +55,13 @@ async def test_events_of_accepted_updates_come_back_in_commit_order(api: Api) ->
     events = await _read(api.db, start, 3)
     async with api.db.read() as conn:
         assert await outbox.head(conn) >= events[-1].key
-    assert [e.event_type for e in events] == [PROGRESS_EVENT, PROGRESS_EVENT, UNLOCK_EVENT]
+    assert [e.kind for e in events] == [PROGRESS_CHANGED, PROGRESS_CHANGED, UNLOCKED]
     assert events[0].payload["progression"] == [{"id": "1", "percent": 40, "timeUnlocked": None}]
     moved = {item["id"]: item["percent"] for item in events[1].payload["progression"]}
     assert moved == {"1": 100, "2": 5}
     assert events[2].achievement_id == "1"
     assert [e.key for e in events] == sorted(e.key for e in events)
-    assert outbox.parse_key(events[2].event_id) == events[2].key
+    assert outbox.parse_key(events[2].wire_id) == events[2].key
 
 
 @pytest.mark.parametrize(
@@ -127,10 +125,10 @@ async def test_replay_takes_one_players_window_and_pruning_keeps_unsent_unlocks(
     old = now_micros() - 3_600_000_000
     rows = [
         _row("1", created_at=old),
-        _row("2", event_type=PROGRESS_EVENT, created_at=old),
+        _row("2", event_type=PROGRESS_CHANGED, created_at=old),
         _row("3"),
         {**_row("4"), "xuid": "99"},
-        _row("5", event_type=PROGRESS_EVENT),
+        _row("5", event_type=PROGRESS_CHANGED),
     ]
     async with db.write() as conn:
         for row in rows:
@@ -141,7 +139,7 @@ async def test_replay_takes_one_players_window_and_pruning_keeps_unsent_unlocks(
             conn,
             sandbox="DEV.1",
             xuid=XUID,
-            event_type=UNLOCK_EVENT,
+            kind=UNLOCKED,
             title_id=TITLE_ID,
             after=outbox.START,
             upto=upto,
@@ -152,7 +150,7 @@ async def test_replay_takes_one_players_window_and_pruning_keeps_unsent_unlocks(
             conn,
             sandbox="DEV.1",
             xuid=XUID,
-            event_type=UNLOCK_EVENT,
+            kind=UNLOCKED,
             after=outbox.START,
             upto=upto,
             since_us=old + 1,

@@ -1,6 +1,6 @@
-"""Reading the outbox in commit order (see `tables.outbox`).
+"""Reading the outbox in commit order (see `tables.outbox`), and pruning it.
 
-An event's key is (txid, id). On PostgreSQL a reader takes only rows of
+An entry's key is (txid, id). On PostgreSQL a reader takes only rows of
 transactions older than every transaction still running (the snapshot's xmin), so
 a row that commits late can never land behind a key already read. SQLite has one
 writer at a time and txid 0: ids are commit order.
@@ -9,14 +9,13 @@ writer at a time and txid 0: ids are commit order.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BigInteger, delete, literal, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from laurels.progress.tables import PROGRESS_EVENT, UNLOCK_EVENT, outbox
+from laurels.outbox.tables import PROGRESS_CHANGED, UNLOCKED, outbox
 
 Key = tuple[int, int]
 START: Key = (0, 0)
@@ -36,10 +35,12 @@ _PG_XMIN = text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class OutboxEntry:
+    """One row of the outbox: `kind` is PROGRESS_CHANGED or UNLOCKED."""
+
     txid: int
     id: int
-    event_type: str
+    kind: str
     sandbox: str
     xuid: str
     scid: str
@@ -53,12 +54,13 @@ class Event:
         return self.txid, self.id
 
     @property
-    def event_id(self) -> str:
+    def wire_id(self) -> str:
+        """The entry's id on the wire (the RTA `eventId`): "<txid>.<id>"."""
         return format_key(self.key)
 
     @property
     def is_unlock(self) -> bool:
-        return self.event_type == UNLOCK_EVENT
+        return self.kind == UNLOCKED
 
 
 def format_key(key: Key) -> str:
@@ -69,8 +71,8 @@ MAX_KEY_PART = 2**63 - 1  # both parts are BIGINT columns
 
 
 def parse_key(text: str) -> Key:
-    """The key of an event id ("<txid>.<id>", each part a 64-bit column value);
-    raises ValueError otherwise."""
+    """The key of an entry's wire id ("<txid>.<id>", each part a 64-bit column
+    value); raises ValueError otherwise."""
     txid, dot, row = text.partition(".")
     if not dot or not _is_digits(txid) or not _is_digits(row) or len(text) > 41:
         raise ValueError(f"{text[:50]!r} is not an event id")
@@ -84,19 +86,18 @@ def _is_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def _event(row: Sequence[Any]) -> Event:
-    txid, row_id, event_type, sandbox, xuid, scid, title_id, achievement_id = row[:8]
-    return Event(
-        txid,
-        row_id,
-        event_type,
-        sandbox,
-        xuid,
-        scid,
-        title_id,
-        achievement_id,
-        json.loads(row[8]),
-        row[9],
+def _entry(row: Any) -> OutboxEntry:
+    return OutboxEntry(
+        txid=row.txid,
+        id=row.id,
+        kind=row.event_type,
+        sandbox=row.sandbox,
+        xuid=row.xuid,
+        scid=row.scid,
+        title_id=row.title_id,
+        achievement_id=row.achievement_id,
+        payload=json.loads(row.payload),
+        created_at=row.created_at,
     )
 
 
@@ -123,15 +124,17 @@ def _settled(query: Any, xmin: int | None) -> Any:
 
 
 async def head(conn: AsyncConnection) -> Key:
-    """The key of the newest settled event (START when there is none)."""
+    """The key of the newest settled entry (START when there is none)."""
     xmin = await _xmin(conn)
     query = select(outbox.c.txid, outbox.c.id).order_by(outbox.c.txid.desc(), outbox.c.id.desc())
     row = (await conn.execute(_settled(query, xmin).limit(1))).first()
     return START if row is None else (int(row[0]), int(row[1]))
 
 
-async def read_after(conn: AsyncConnection, after: Key, *, limit: int) -> tuple[list[Event], int]:
-    """Settled events after `after`, oldest first, and the xmin they were read at
+async def read_after(
+    conn: AsyncConnection, after: Key, *, limit: int
+) -> tuple[list[OutboxEntry], int]:
+    """Settled entries after `after`, oldest first, and the xmin they were read at
     (0 on SQLite, where every committed row is settled)."""
     xmin = await _xmin(conn)
     query = (
@@ -141,7 +144,7 @@ async def read_after(conn: AsyncConnection, after: Key, *, limit: int) -> tuple[
         .limit(limit)
     )
     rows = (await conn.execute(_settled(query, xmin))).all()
-    return [_event(row) for row in rows], xmin or 0
+    return [_entry(row) for row in rows], xmin or 0
 
 
 async def read_player(
@@ -149,20 +152,20 @@ async def read_player(
     *,
     sandbox: str,
     xuid: str,
-    event_type: str,
+    kind: str,
     scid: str | None = None,
     title_id: int | None = None,
     after: Key,
     upto: Key,
     since_us: int,
     limit: int,
-) -> list[Event]:
-    """One player's events of one kind in (after, upto], no older than `since_us`,
+) -> list[OutboxEntry]:
+    """One player's entries of one kind in (after, upto], no older than `since_us`,
     oldest first: what a reconnecting device missed."""
     where = [
         outbox.c.sandbox == sandbox,
         outbox.c.xuid == xuid,
-        outbox.c.event_type == event_type,
+        outbox.c.event_type == kind,
         outbox.c.created_at >= since_us,
         _order > _key(after),
         _order <= _key(upto),
@@ -172,16 +175,16 @@ async def read_player(
     if title_id is not None:
         where.append(outbox.c.title_id == title_id)
     query = select(*_COLUMNS).where(*where).order_by(outbox.c.txid, outbox.c.id).limit(limit)
-    return [_event(row) for row in (await conn.execute(query)).all()]
+    return [_entry(row) for row in (await conn.execute(query)).all()]
 
 
 async def prune(
     conn: AsyncConnection, *, progress_before_us: int, unlocks_before_us: int, limit: int
 ) -> int:
-    """Delete up to `limit` expired events, oldest first; an unlock not yet handed
+    """Delete up to `limit` expired entries, oldest first; an unlock not yet handed
     to the webhooks stays. Returns how many went."""
     expired = or_(
-        (outbox.c.event_type == PROGRESS_EVENT) & (outbox.c.created_at < progress_before_us),
+        (outbox.c.event_type == PROGRESS_CHANGED) & (outbox.c.created_at < progress_before_us),
         (outbox.c.created_at < unlocks_before_us) & outbox.c.published_at.is_not(None),
     )
     oldest = select(outbox.c.id).where(expired).order_by(outbox.c.id).limit(limit)

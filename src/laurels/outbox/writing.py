@@ -1,0 +1,99 @@
+"""Rows for the outbox, written by the update transaction that decided them.
+
+The update plan builds one row per accepted update (`progress_changed`) and one per
+unlock (`unlocked`), and runs `insert_statement()` with them in its own transaction,
+so a row exists exactly when what it reports was committed. Building a row does no
+I/O and never fails on valid input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, NamedTuple
+
+from sqlalchemy import Insert, bindparam
+
+from laurels.outbox.tables import PROGRESS_CHANGED, UNLOCKED, outbox
+from laurels.wire.times import format_time, from_micros
+
+
+class Player(NamedTuple):
+    """Whose progress a row reports, and the configuration it was judged by."""
+
+    sandbox: str
+    xuid: str
+    scid: str
+    title_id: int
+    version: int
+
+
+class AchievementProgress(NamedTuple):
+    """One achievement as stored after the update."""
+
+    achievement_id: str
+    percent: int
+    time_unlocked: int | None  # microseconds; None until unlocked
+
+
+def _payload(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _identity(player: Player, achievement_id: str) -> dict[str, Any]:
+    return {
+        "sandbox": player.sandbox,
+        "xuid": player.xuid,
+        "scid": player.scid,
+        "title_id": player.title_id,
+        "achievement_id": achievement_id,
+    }
+
+
+def progress_changed(
+    player: Player, progression: Sequence[AchievementProgress], *, now_us: int
+) -> dict[str, Any]:
+    """The row of one accepted update: the achievements it moved, as now stored
+    (`progression` must not be empty)."""
+    items = [
+        {"id": item.achievement_id, "percent": item.percent, "timeUnlocked": item.time_unlocked}
+        for item in progression
+    ]
+    return {
+        **_identity(player, progression[0].achievement_id),
+        "event_type": PROGRESS_CHANGED,
+        "payload": _payload({"configVersion": player.version, "progression": items}),
+        "created_at": now_us,
+        "published_at": now_us,  # nothing but the relay reads progress rows
+    }
+
+
+def unlocked(
+    player: Player, *, achievement_id: str, time_unlocked: int, now_us: int
+) -> dict[str, Any]:
+    """The row of one unlock, which the webhooks take from here."""
+    payload = {
+        "sandbox": player.sandbox,
+        "xuid": player.xuid,
+        "titleId": player.title_id,
+        "serviceConfigId": player.scid,
+        "achievementId": achievement_id,
+        "configVersion": player.version,
+        "unlockTime": format_time(from_micros(time_unlocked)),
+    }
+    return {
+        **_identity(player, achievement_id),
+        "event_type": UNLOCKED,
+        "payload": _payload(payload),
+        "created_at": now_us,
+        "published_at": None,
+    }
+
+
+@cache
+def insert_statement() -> Insert:
+    """The INSERT that takes rows built here (the database fills `id` and `txid`)."""
+    return outbox.insert().values(
+        {c.name: bindparam(c.name) for c in outbox.columns if c.name not in ("id", "txid")}
+    )
