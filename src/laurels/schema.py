@@ -26,6 +26,7 @@ PG_LOCK_KEY = 0x1A0E15
 
 def all_metadata() -> MetaData:
     """The MetaData with every feature's tables registered."""
+    from laurels.activity import tables as _activity  # noqa: F401
     from laurels.auth import tables as _auth  # noqa: F401
     from laurels.outbox import tables as _outbox  # noqa: F401
     from laurels.progress import tables as _progress  # noqa: F401

@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
+from laurels.activity.tables import activity
 from laurels.app import create_app
-from laurels.progress.tables import activity, progress, title_players
+from laurels.progress.tables import progress, title_players
 from laurels.settings import Settings
 from tests.helpers import OTHER_XUID, TITLE_ID, XUID, assert_error, token_for
 from tests.helpers.activity import SIDE_ID, SIDE_SCID, Player

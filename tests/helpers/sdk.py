@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from laurels.activity.tables import activity
 from laurels.db import Database
 from laurels.progress.service import read_progress
-from laurels.progress.tables import activity
 from laurels.sdk import OfflineQueue
 from laurels.settings import Settings
 from tests.helpers import SCID, TITLE_ID, XUID, token_for

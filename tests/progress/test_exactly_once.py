@@ -11,9 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import ColumnElement, Table, func, select
 
+from laurels.activity.tables import activity
 from laurels.db import Database
 from laurels.outbox.tables import PROGRESS_CHANGED, UNLOCKED, outbox
-from laurels.progress.tables import activity, progress
+from laurels.progress.tables import progress
 from tests.helpers import (
     SCID,
     publish_config,

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from laurels.activity.tables import activity
 from laurels.db import Database
 from laurels.outbox.tables import UNLOCKED, outbox
-from laurels.progress.tables import activity
 from tests.helpers import (
     SCID,
     XUID,

@@ -23,10 +23,11 @@ import pytest
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from laurels.activity.tables import activity
 from laurels.app import create_app
 from laurels.db import Database
 from laurels.progress.service import read_progress
-from laurels.progress.tables import achievement_stats, activity
+from laurels.progress.tables import achievement_stats
 from laurels.sdk import OfflineQueue
 from laurels.settings import Settings
 from tests.helpers import (

@@ -12,15 +12,15 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels import outbox
+from laurels.activity.tables import activity
 from laurels.db import Database
 from laurels.outbox.tables import PROGRESS_CHANGED
 from laurels.outbox.tables import outbox as outbox_table
-from laurels.progress.tables import activity
 from laurels.webhooks.service import list_deliveries
 from laurels.webhooks.tables import webhook_attempts, webhook_deliveries
-from tests.helpers import SCID, TITLE_ID, XUID, Api
+from tests.helpers import SCID, TITLE_ID, XUID, Api, eventually
 from tests.helpers.rta import notify_uri, rta
-from tests.helpers.webhooks import Receiver, add, until
+from tests.helpers.webhooks import Receiver, add
 
 BELOW = 2**31 - 2  # the next ids are 2^31 - 2, 2^31 - 1, 2^31, ...
 UNLOCKED = ["1", "2", "3", "4", "5"]
@@ -103,7 +103,9 @@ async def test_unlocks_past_32_bit_ids_are_written_and_read(api: Api, db: Databa
             assert (await api.update([(achievement_id, 50)])).status_code == 200
             assert (await api.update([(achievement_id, 100)])).status_code == 200
         notified = [(await client.event())[2] for _ in UNLOCKED]
-        await until(lambda: _received(receiver, len(UNLOCKED)), what="five webhook requests")
+        await eventually(
+            lambda: _received(receiver, len(UNLOCKED)), 15.0, what="five webhook requests"
+        )
 
     assert [n["achievementId"] for n in notified] == UNLOCKED
     keys = [outbox.parse_key(n["eventId"]) for n in notified]

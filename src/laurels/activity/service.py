@@ -3,7 +3,7 @@ from the `activity` and `title_players` rows the unlock transaction writes and s
 with the published definitions.
 
 Both are walked in pages over a snapshot, in commit order. Activity rows are keyed
-by (txid, id) as the outbox is (`progress.tables.activity`): on PostgreSQL ids are
+by (txid, id) as the outbox is (`activity.tables`): on PostgreSQL ids are
 handed out at insert, so a row with a smaller id can commit after one with a larger
 id, and an id ceiling would let it into a walk that began before it committed. The
 first page fixes a `Ceiling`: the newest key the player has in that page's snapshot,
@@ -39,18 +39,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from laurels.auth.service import Principal
+from laurels.activity.tables import activity
 from laurels.db import Database
 from laurels.errors import BadRequest
 from laurels.progress import paging
 from laurels.progress.policy import rarity
 from laurels.progress.reads import may_read
-from laurels.progress.service import Stats, read_stats
-from laurels.progress.tables import activity, title_players
+from laurels.progress.service import Stats, read_stats, read_titles_played
 from laurels.progress.views import SECRET_NAME, strings
 from laurels.titles.catalog import Catalog, PublishedTitle
 from laurels.titles.schemas import AchievementConfig
 from laurels.wire.context import RenderContext
+from laurels.wire.principal import Principal
 from laurels.wire.times import format_time, from_micros
 
 DEFAULT_PAGE = 25
@@ -256,18 +256,6 @@ async def read_unlocks(
     return found
 
 
-async def read_touched(
-    conn: AsyncConnection, *, sandbox: str, xuid: str, scid: str | None
-) -> dict[str, int]:
-    """scid → when the player first touched the title in the sandbox."""
-    query = select(title_players.c.scid, title_players.c.first_seen).where(
-        title_players.c.sandbox == sandbox, title_players.c.xuid == xuid
-    )
-    if scid is not None:
-        query = query.where(title_players.c.scid == scid)
-    return {row.scid: row.first_seen for row in await conn.execute(query)}
-
-
 # --- shapes ------------------------------------------------------------------------------
 
 
@@ -471,7 +459,7 @@ class ActivityReader:
             unlocks = await read_unlocks(
                 conn, sandbox=sandbox, xuid=xuid, ceiling=ceiling, scid=scid
             )
-            touched = await read_touched(conn, sandbox=sandbox, xuid=xuid, scid=scid)
+            touched = await read_titles_played(conn, sandbox=sandbox, xuid=xuid, scid=scid)
         return ceiling, unlocks, touched
 
     async def _ordered_titles(

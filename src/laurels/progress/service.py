@@ -21,10 +21,9 @@ from sqlalchemy import ARRAY, Insert, Table, and_, bindparam, delete, func, sele
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from laurels import outbox
+from laurels import activity, outbox
 from laurels.progress.tables import (
     achievement_stats,
-    activity,
     progress,
     title_players,
     title_stats,
@@ -278,9 +277,7 @@ def statements(dialect: str) -> dict[str, Insert]:
         "player_insert": _player_insert(dialect),
         "title_stats": _counter_upsert(dialect, "title_stats"),
         "achievement_stats": _counter_upsert(dialect, "achievement_stats"),
-        "activity_insert": activity.insert().values(
-            {c.name: bindparam(c.name) for c in activity.columns if c.name not in ("id", "txid")}
-        ),
+        "activity_insert": activity.insert_statement(),
         "outbox_insert": outbox.insert_statement(),
     }
 
@@ -313,7 +310,7 @@ def _identity(unlock: Unlock) -> dict[str, Any]:
 
 
 def _activity_row(unlock: Unlock, now_us: int) -> dict[str, Any]:
-    return {**_identity(unlock), "time_unlocked": unlock.time_unlocked, "created_at": now_us}
+    return activity.feed_row(**_identity(unlock), time_unlocked=unlock.time_unlocked, now_us=now_us)
 
 
 def _player(request: UpdateRequest) -> outbox.Player:
@@ -412,9 +409,18 @@ async def reset_player(conn: AsyncConnection, *, sandbox: str, xuid: str, scid: 
         "achievement_stats",
         [{"sandbox": sandbox, "scid": scid, "achievement_id": a, "amount": -1} for a in unlocked],
     )
-    await conn.execute(
-        delete(activity).where(
-            activity.c.sandbox == sandbox, activity.c.xuid == xuid, activity.c.scid == scid
-        )
-    )
+    await conn.execute(activity.forget_player(sandbox=sandbox, xuid=xuid, scid=scid))
     return int(erased)
+
+
+async def read_titles_played(
+    conn: AsyncConnection, *, sandbox: str, xuid: str, scid: str | None
+) -> dict[str, int]:
+    """scid → when the player first touched the title in the sandbox (only `scid`'s
+    when given)."""
+    query = select(title_players.c.scid, title_players.c.first_seen).where(
+        title_players.c.sandbox == sandbox, title_players.c.xuid == xuid
+    )
+    if scid is not None:
+        query = query.where(title_players.c.scid == scid)
+    return {row.scid: row.first_seen for row in await conn.execute(query)}
