@@ -20,7 +20,7 @@ from laurels.auth.service import (
 )
 from laurels.db import Database
 from laurels.metrics import Metrics
-from laurels.progress.batch import batch_store
+from laurels.progress.drivers import batch_store
 from laurels.progress.reads import Reader
 from laurels.progress.service import Applied
 from laurels.progress.updates import TimePolicy, Updater
@@ -92,6 +92,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         db = Database(settings.database_url, pool_size=settings.pool_size)
         stack.push_async_callback(db.dispose)
         runtime = await _start_components(stack, db, settings)
+        # Started: the closes move to the runtime, and leaving the block closes nothing.
         runtime.closing = stack.pop_all()
         return runtime
 
