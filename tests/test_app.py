@@ -12,7 +12,7 @@ import pytest
 
 from laurels.app import create_app
 from laurels.settings import Settings
-from tests.helpers import SCID, XUID, Api
+from tests.helpers import SCID, XUID, Api, assert_error
 
 ROUTES = {
     "/users/xuid({xuid})/achievements/{scid}/update": "post",
@@ -43,16 +43,6 @@ async def app_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://laurels.test") as client:
         yield client
-
-
-def assert_error_body(response: httpx.Response, status: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"code", "source", "description"}, body
-    assert body["source"] == "achievements"
-    assert type(body["code"]) is int
-    assert isinstance(body["description"], str)
 
 
 async def test_healthz(api: Api) -> None:
@@ -102,4 +92,4 @@ async def test_docs_page(app_client: httpx.AsyncClient) -> None:
 async def test_unknown_routes_and_methods_answer_json(
     app_client: httpx.AsyncClient, method: str, path: str, status: int
 ) -> None:
-    assert_error_body(await app_client.request(method, path), status)
+    assert_error(await app_client.request(method, path), status)

@@ -5,9 +5,6 @@ command, seen by a running service), and never accepted from a studio's login se
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -45,9 +42,13 @@ from laurels.wire.times import format_time, parse_time, utcnow
 from tests.helpers import (
     OTHER_XUID,
     SCID,
+    TIME_FORMAT,
     TITLE_ID,
     XUID,
     Api,
+    answer,
+    assert_error,
+    laurels,
     pg_database,
     publish_config,
     running_service,
@@ -58,7 +59,6 @@ from tests.helpers import (
 OTHER_TITLE_ID = 4321
 OTHER_SCID = "6a2e0100-0000-0000-0000-0000000010e1"
 STUDIO = "https://login.studio.example"
-TIME_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$")
 
 
 def credentials_path(xuid: str = XUID) -> str:
@@ -92,46 +92,7 @@ async def issue(db: Database, *, ttl_seconds: int, now: float | None = None) -> 
     )
 
 
-def assert_error(response: httpx.Response, status: int, what: str = "") -> None:
-    assert response.status_code == status, f"{what}: {response.status_code} {response.text}"
-    body = response.json()
-    assert body["source"] == "achievements", what
-    assert isinstance(body["description"], str), what
-    assert body["description"], what
-
-
-async def laurels(database_url: str, *args: str) -> tuple[int, str, str]:
-    """The real command (without blocking the service running in this event loop)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAURELS_")}
-    env["LAURELS_DATABASE_URL"] = database_url
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "laurels",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
 Send = Callable[[], Awaitable[httpx.Response]]
-
-
-async def wait_for_status(
-    send: Send, status: int, *, deadline_seconds: float = 10.0
-) -> httpx.Response:
-    """Repeat `send()` until it answers `status`; fail after the deadline."""
-    deadline = time.monotonic() + deadline_seconds
-    while True:
-        response = await send()
-        if response.status_code == status:
-            return response
-        assert time.monotonic() < deadline, f"still {response.status_code}: {response.text}"
-        await asyncio.sleep(0.05)
 
 
 # --- issuing ---------------------------------------------------------------------------
@@ -217,8 +178,9 @@ async def test_what_a_delivery_credential_may_not_do(api: Api) -> None:
         ("garbage", lambda: client.post(credentials_path(), headers=api.auth("not.a.token")), 401),
     ]
     # The other title reaches the service's catalog within its refresh interval.
-    other_title = await wait_for_status(
-        lambda: api.update([("1", 50)], scid=OTHER_SCID, token=credential), 403
+    other_title = await answer(
+        lambda: api.update([("1", 50)], scid=OTHER_SCID, token=credential),
+        lambda r: r.status_code == 403,
     )
     assert_error(other_title, 403, "update another title")
     failures = []
@@ -247,13 +209,15 @@ async def test_a_credential_revoked_by_the_command_line_is_refused_at_once(
     kept, revoked = await get_credential(api), await get_credential(api)
     assert (await api.update([("1", 10)], token=revoked["credential"])).status_code == 200
 
-    code, out, err = await laurels(database_url, "credentials", "revoke", "--id", revoked["id"])
-    assert (code, err) == (0, ""), err
-    assert revoked["id"] in out
+    done = await asyncio.to_thread(
+        laurels, database_url, "credentials", "revoke", "--id", revoked["id"]
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert revoked["id"] in done.stdout
 
     # Until the service has seen the revocation these answer 304 (nothing to raise).
-    response = await wait_for_status(
-        lambda: api.update([("1", 10)], token=revoked["credential"]), 401
+    response = await answer(
+        lambda: api.update([("1", 10)], token=revoked["credential"]), lambda r: r.status_code == 401
     )
     assert response.json()["description"] == "delivery credential revoked"
     assert_error(await api.update([("1", 20)], token=revoked["credential"]), 401)
@@ -261,23 +225,33 @@ async def test_a_credential_revoked_by_the_command_line_is_refused_at_once(
     assert (await api.update([("1", 30)], token=kept["credential"])).status_code == 200
     assert (await api.update([("1", 40)])).status_code == 200  # the player token is untouched
 
-    code, out, _ = await laurels(
-        database_url, "credentials", "list", "--title-id", str(TITLE_ID), "--sandbox", "DEV.1"
+    listed = await asyncio.to_thread(
+        laurels,
+        database_url,
+        "credentials",
+        "list",
+        "--title-id",
+        str(TITLE_ID),
+        "--sandbox",
+        "DEV.1",
     )
-    assert code == 0
-    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert listed.returncode == 0
+    lines = {line.split()[0]: line for line in listed.stdout.splitlines()[1:]}
     assert set(lines) == {kept["id"], revoked["id"]}
     assert lines[kept["id"]].endswith("active")
     assert " revoked " in lines[revoked["id"]]
 
-    code, out, _ = await laurels(
+    revoked_all = await asyncio.to_thread(
+        laurels,
         database_url,
         *("credentials", "revoke", "--xuid", XUID, "--title-id", str(TITLE_ID)),
         *("--sandbox", "DEV.1"),
     )
-    assert code == 0
-    assert "revoked 1 delivery credential(s)" in out
-    await wait_for_status(lambda: api.update([("1", 40)], token=kept["credential"]), 401)
+    assert revoked_all.returncode == 0
+    assert "revoked 1 delivery credential(s)" in revoked_all.stdout
+    await answer(
+        lambda: api.update([("1", 40)], token=kept["credential"]), lambda r: r.status_code == 401
+    )
     assert_error(await api.update([("1", 50)], token=kept["credential"]), 401)
     assert await api.stored("1") == 40
 
@@ -294,10 +268,10 @@ async def test_a_credential_revoked_by_the_command_line_is_refused_at_once(
 async def test_the_command_line_refuses_with_one_line(
     database_url: str, args: list[str], message: str
 ) -> None:
-    code, out, err = await laurels(database_url, "credentials", *args)
-    assert code != 0
-    assert message in err, err
-    assert out == ""
+    done = await asyncio.to_thread(laurels, database_url, "credentials", *args)
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr
+    assert done.stdout == ""
 
 
 # --- tokens from elsewhere --------------------------------------------------------------

@@ -37,6 +37,7 @@ from tests.helpers import (
     XUID,
     free_socket,
     laurels,
+    laurels_many,
     pg_database,
     png_bytes,
     publish_config,
@@ -46,12 +47,6 @@ from tests.helpers import (
 )
 
 T = TypeVar("T")
-
-
-def laurels_many(database_url: str, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
-    """Independent commands at once (each spends most of its time importing)."""
-    with ThreadPoolExecutor(len(commands)) as pool:
-        return list(pool.map(lambda args: laurels(database_url, *args), commands))
 
 
 def with_db(database_url: str, work: Callable[[Database], Awaitable[T]]) -> T:

@@ -1,12 +1,11 @@
-"""A webhook receiver on 127.0.0.1, unlocks written the way the service writes them,
-and waiting with deadlines."""
+"""A webhook receiver on 127.0.0.1 and unlocks written the way the service writes them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -15,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from laurels.db import Database
-from laurels.progress.batch import batch_store
+from laurels.progress.drivers import batch_store
 from laurels.progress.service import ItemUpdate, UpdateRequest
 from laurels.progress.writer import GroupCommitWriter
 from laurels.titles.catalog import Catalog
@@ -63,17 +62,6 @@ class Receiver:
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
         async with serve_app(app, sock):
             yield url
-
-
-async def until(
-    check: Callable[[], Awaitable[bool]], *, seconds: float = 15.0, what: str = ""
-) -> None:
-    """Return once `check()` is true; fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.02)
 
 
 async def add(

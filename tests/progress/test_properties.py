@@ -26,6 +26,7 @@ from laurels.settings import Settings
 from laurels.titles.catalog import PublishedTitle
 from laurels.wire.context import RenderContext
 from tests.helpers import SCID, free_socket, publish_config, title_config, token_for, update_body
+from tests.helpers.wire import check_achievements_page, check_error_body
 
 
 async def _prepare(url: str) -> str:
@@ -193,6 +194,6 @@ def test_no_input_gets_a_500_or_changes_data(
         response = client.post(f"{path}/update", content=content)
         assert response.status_code < 500, response.text
         if response.status_code >= 400:
-            assert set(response.json()) == {"code", "source", "description"}
-            item = client.get(f"{path}/1").json()["achievements"][0]
+            check_error_body(response.json(), response.text)
+            item = check_achievements_page(client.get(f"{path}/1").json())["achievements"][0]
             assert item["progressState"] == "NotStarted"

@@ -29,6 +29,7 @@ from tests.helpers import (
     token_for,
 )
 from tests.helpers.rta import SUBPROTOCOL, notify_uri, progress_uri, rta, ws_url
+from tests.helpers.wire import check_error_body
 
 pytestmark = pytest.mark.usefixtures("database_url")
 
@@ -285,8 +286,7 @@ async def test_a_player_has_a_socket_limit_and_the_next_socket_is_refused_with_4
                 await asyncio.sleep(0.05)
     response = refused.value.response
     assert response.status_code == 429
-    body = json.loads(response.body or b"{}")
-    assert body["source"] == "achievements"
+    body = check_error_body(json.loads(response.body or b"{}"))
     assert "LAURELS_RTA_MAX_SOCKETS_PER_PLAYER" in body["description"]
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 
 from laurels.sdk import MockTransport, OfflineQueue, QueueError
 from laurels.sdk._agent import ERROR_PAUSE, POLL_SECONDS, error_pause, run_forever
+from tests.helpers import eventually
 
 BASE = "http://laurels.test"
 SCID = "6a2e0100-0000-0000-0000-00005f1d2c3b"
@@ -32,13 +31,6 @@ class Service:
         body = json.loads(request.content)
         self.delivered += [item["id"] for item in body["achievements"]]
         return httpx.Response(200)
-
-
-async def eventually(check: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 def enqueue(queue: OfflineQueue, achievement_id: str) -> None:
@@ -100,8 +92,8 @@ async def test_a_failing_queue_call_never_stops_the_agent(
     service, stop = Service(), asyncio.Event()
     agent = asyncio.create_task(run_forever([queue], transport=MockTransport(service), stop=stop))
     try:
-        await eventually(lambda: len(failures) == 3, f"three failures of {name}")
-        await eventually(lambda: queue.pending_count() == 0, "delivery after the failures")
+        await eventually(lambda: len(failures) == 3, what=f"three failures of {name}")
+        await eventually(lambda: queue.pending_count() == 0, what="delivery after the failures")
         assert not agent.done()
     finally:
         stop.set()
@@ -118,7 +110,7 @@ async def test_a_broken_queue_does_not_hold_back_the_others(tmp_path: Path) -> N
     stop = asyncio.Event()
     agent = asyncio.create_task(run_forever([broken, healthy], MockTransport(Service()), stop))
     try:
-        await eventually(lambda: healthy.pending_count() == 0, "the healthy queue")
+        await eventually(lambda: healthy.pending_count() == 0, what="the healthy queue")
         assert not agent.done()
     finally:
         stop.set()

@@ -34,6 +34,7 @@ from laurels.sdk import (
 )
 from laurels.sdk._delivery import Deliverer
 from laurels.sdk._policy import iso_time
+from tests.helpers import eventually
 
 BASE = "http://laurels.test"
 TITLE_ID = 1234
@@ -200,13 +201,6 @@ def preload(path: Path, items: list[tuple[str, str, int]], *, now: float = T0) -
     return queue
 
 
-async def eventually(check: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 KINDS = pytest.mark.parametrize("kind", ["async", "sync"])
 
 
@@ -370,7 +364,7 @@ async def test_a_credential_is_fetched_after_the_first_online_update(
     assert (await update(client, XUID, "1", 40)).status == "updated"
     queue = OfflineQueue(queue_path)
     key: dict[str, Any] = {"service": BASE, "sandbox": SANDBOX, "title_id": TITLE_ID}
-    await eventually(lambda: queue.credential(**key, xuid=XUID) is not None, "the credential")
+    await eventually(lambda: queue.credential(**key, xuid=XUID) is not None, what="the credential")
     assert queue.credential(**key, xuid=XUID) == f"cred-{XUID}"
     [asked] = [r for r in service.requests if r.url.path.endswith("/delivery-credentials")]
     assert asked.url.path == f"/users/xuid({XUID})/delivery-credentials"
@@ -384,7 +378,7 @@ async def test_quick_updates_ask_for_one_credential(make: MakeClient, queue_path
     assert [a.status for a in answers] == ["updated"] * 3
     queue = OfflineQueue(queue_path)
     key: dict[str, Any] = {"service": BASE, "sandbox": SANDBOX, "title_id": TITLE_ID}
-    await eventually(lambda: queue.credential(**key, xuid=XUID) is not None, "the credential")
+    await eventually(lambda: queue.credential(**key, xuid=XUID) is not None, what="the credential")
     asked = [r for r in service.requests if r.url.path.endswith("/delivery-credentials")]
     assert len(asked) == 1
 
@@ -922,7 +916,7 @@ async def test_after_a_good_answer_the_worker_delivers_what_waits_out_a_backoff(
     service = Service(200)
     client = make(service, clock=Clock(T0))  # the clock stands still: only a good answer helps
     assert (await update(client, XUID, "1", 40)).status == "updated"
-    await eventually(lambda: client.status().pending == 0, "the queued updates", seconds=4.0)
+    await eventually(lambda: client.status().pending == 0, 4.0, what="the queued updates")
     assert set(service.delivered()) == {(XUID, "1"), (XUID, "8"), (OTHER_XUID, "7")}
 
 
@@ -955,10 +949,10 @@ async def test_an_error_never_stops_the_worker(
 
     monkeypatch.setattr(queue, "next_due", failing_once)
     assert (await update(client, XUID, "1", 40)).status == "queued"
-    await eventually(lambda: bool(failures), "the worker's failure")
+    await eventually(lambda: bool(failures), what="the worker's failure")
     service.status = 200
     assert (await update(client, XUID, "2", 40)).status == "updated"
-    await eventually(lambda: client.status().pending == 0, "delivery after the failure")
+    await eventually(lambda: client.status().pending == 0, what="delivery after the failure")
 
 
 # --- a broken queue file --------------------------------------------------------------------
@@ -1093,11 +1087,11 @@ async def test_after_a_portal_answers_the_credential_request_the_next_update_ask
     client = make(Service(), transport=MockTransport(network))
     engine = client._engine
     assert (await update(client, XUID, "1", 40)).status == "updated"
-    await eventually(lambda: network.asked == 1 and not engine._credentialing, "the request")
+    await eventually(lambda: network.asked == 1 and not engine._credentialing, what="the request")
     network.fixed = True
     assert (await update(client, XUID, "2", 40)).status == "updated"
     queue = OfflineQueue(queue_path)
-    await eventually(lambda: queue.credential(**PLAYER) is not None, "the credential")
+    await eventually(lambda: queue.credential(**PLAYER) is not None, what="the credential")
     assert (network.asked, queue.credential(**PLAYER)) == (2, "cred-good")
 
 

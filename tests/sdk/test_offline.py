@@ -15,7 +15,6 @@ import contextlib
 import re
 import socket
 import sqlite3
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -32,6 +31,8 @@ from tests.helpers import (
     SCID,
     TITLE_ID,
     XUID,
+    free_socket,
+    laurels,
     running_service,
     serve_app,
 )
@@ -39,16 +40,6 @@ from tests.helpers.sdk import ServiceDb, save_credentials
 
 SANDBOX = "DEV.1"
 EARLIER = 600.0  # the player earned it 10 minutes before the delivery
-
-
-def reserved(port: int = 0) -> socket.socket:
-    """A port of the test's with nothing listening: connecting is refused, and no
-    other process's bind to port 0 gets it. After a stop, the same port is taken
-    back at once (SO_REUSEADDR: its closed connections linger in TIME_WAIT)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    return sock
 
 
 def url_of(sock: socket.socket) -> str:
@@ -82,27 +73,6 @@ def queued(queue: Path) -> list[tuple[str, str, int, float]]:
 def on_disk(queue: Path) -> bytes:
     """The queue file with its WAL and shared-memory files."""
     return b"".join(p.read_bytes() for p in queue.parent.glob(queue.name + "*"))
-
-
-async def laurels(*args: str) -> tuple[int, str, str]:
-    """Run the `laurels` command (the service may be serving in this loop meanwhile);
-    returns (exit code, stdout, stderr)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "laurels",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def wait_for_credential(queue: Path, url: str, xuid: str, seconds: float = 5.0) -> str:
@@ -150,7 +120,7 @@ async def test_online_updated_then_not_modified_and_unknown_id_rejected_not_queu
 async def test_offline_update_is_on_disk_then_delivered_with_the_time_it_was_earned(
     service: ServiceDb, tmp_path: Path
 ) -> None:
-    sock, queue = reserved(), tmp_path / "queue.db"
+    sock, queue = free_socket(), tmp_path / "queue.db"
 
     def earlier() -> float:
         return time.time() - EARLIER
@@ -178,7 +148,7 @@ async def test_offline_update_is_on_disk_then_delivered_with_the_time_it_was_ear
 async def test_sync_once_delivers_with_the_stored_credential_after_the_game_closed(
     service: ServiceDb, tmp_path: Path
 ) -> None:
-    sock, queue = reserved(), tmp_path / "queue.db"
+    sock, queue = free_socket(), tmp_path / "queue.db"
     url, port = url_of(sock), sock.getsockname()[1]
     token = await service.token()
     client = client_for(url, token, queue)
@@ -186,7 +156,7 @@ async def test_sync_once_delivers_with_the_stored_credential_after_the_game_clos
         async with serve_app(create_app(service.settings()), sock):
             assert (await client.update_achievement(XUID, "1", 50)).status == "updated"
             credential = await wait_for_credential(queue, url, XUID)
-        sock = reserved(port)  # the service is down
+        sock = free_socket(port)  # the service is down
         assert (await client.update_achievement(XUID, "1", 100)).status == "queued"
     finally:
         await client.close(timeout=0.5)
@@ -194,9 +164,9 @@ async def test_sync_once_delivers_with_the_stored_credential_after_the_game_clos
     assert token.encode() not in on_disk(queue)  # the session token never reaches the file
 
     async with serve_app(create_app(service.settings()), sock):  # no game runs now
-        code, out, err = await laurels("sync", "--once", "--queue", str(queue))
-    assert code == 0, err
-    assert "0 pending, 0 dead letter(s), 1 delivered now" in out, out
+        done = await asyncio.to_thread(laurels, None, "sync", "--once", "--queue", str(queue))
+    assert done.returncode == 0, done.stderr
+    assert "0 pending, 0 dead letter(s), 1 delivered now" in done.stdout, done.stdout
     assert await service.percent("1") == 100
 
 
@@ -206,7 +176,7 @@ async def test_sync_once_delivers_with_the_stored_credential_after_the_game_clos
 async def test_a_rejected_queued_update_is_a_dead_letter_shown_by_status_and_sync(
     service: ServiceDb, tmp_path: Path
 ) -> None:
-    sock, queue = reserved(), tmp_path / "queue.db"
+    sock, queue = free_socket(), tmp_path / "queue.db"
     async with client_for(url_of(sock), await service.token(), queue) as client:
         assert (await client.update_achievement(XUID, "no-such", 100)).status == "queued"
         async with serve_app(create_app(service.settings()), sock):
@@ -217,10 +187,10 @@ async def test_a_rejected_queued_update_is_a_dead_letter_shown_by_status_and_syn
     assert "no-such" in reason, reason
     assert "HTTP 404" in reason, reason
 
-    code, out, err = await laurels("sync", "--status", "--queue", str(queue))
-    assert code == 0, err
-    assert "0 pending, 1 dead letter(s)" in out, out
-    assert f"dead letter: {reason}" in out, out
+    done = await asyncio.to_thread(laurels, None, "sync", "--status", "--queue", str(queue))
+    assert done.returncode == 0, done.stderr
+    assert "0 pending, 1 dead letter(s)" in done.stdout, done.stdout
+    assert f"dead letter: {reason}" in done.stdout, done.stdout
 
 
 # -- one player's token, another player's queued update --------------------------------

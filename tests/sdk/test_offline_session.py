@@ -28,7 +28,6 @@ import sqlite3
 import stat
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -39,7 +38,16 @@ from laurels.auth.credentials import DAY_SECONDS, IssuedCredential, issue_creden
 from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.progress.service import read_progress
 from laurels.sdk import AchievementsClient, MockTransport, OfflineQueue, SyncAchievementsClient
-from tests.helpers import OTHER_XUID, SCID, TITLE_ID, XUID, free_socket, laurels, serve_app
+from tests.helpers import (
+    OTHER_XUID,
+    SCID,
+    TITLE_ID,
+    XUID,
+    eventually,
+    free_socket,
+    laurels,
+    serve_app,
+)
 from tests.helpers.sdk import SANDBOX, ServiceDb
 
 SERVICE_ACHIEVEMENTS = 10
@@ -117,13 +125,6 @@ def assert_same_times(
     assert stored.keys() == earned.keys()
     for key, when in earned.items():
         assert stored[key] == pytest.approx(when, abs=1e-5), key  # when earned, not delivered
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 # -- a never-online session, delivered by `laurels sync` ----------------------------------
@@ -225,7 +226,7 @@ async def test_a_new_session_delivers_its_players_queue_at_start_and_on_flush(
             async def delivered() -> bool:
                 return await service.percent("2") == 100
 
-            await eventually(delivered, "the start-up delivery")  # no call made yet
+            await eventually(delivered, what="the start-up delivery")  # no call made yet
             assert await second.flush(timeout=10) == 0
             state = second.status()
     assert (state.pending, state.dead_letters, state.blocked) == (0, 0, ())

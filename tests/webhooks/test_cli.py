@@ -9,7 +9,6 @@ import asyncio
 import re
 import shutil
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import pytest
 from laurels.db import Database
 from laurels.webhooks.service import list_endpoints
 from laurels.webhooks.views import Endpoint
-from tests.helpers import laurels, publish_config, title_config
+from tests.helpers import laurels, laurels_many, publish_config, title_config
 
 
 @pytest.fixture
@@ -42,10 +41,8 @@ async def _endpoints(db: Database) -> list[Endpoint]:
 
 
 def _many(database_url: str, *commands: list[str]) -> list[tuple[int, str, str]]:
-    """Independent commands at once (each spends most of its time importing)."""
-    with ThreadPoolExecutor(len(commands)) as pool:
-        done = pool.map(lambda args: laurels(database_url, *args), commands)
-        return [(r.returncode, r.stdout, r.stderr) for r in done]
+    """Independent commands at once: (exit status, stdout, stderr) of each."""
+    return [(r.returncode, r.stdout, r.stderr) for r in laurels_many(database_url, *commands)]
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from tests.helpers import (
     TITLE_ID,
     XUID,
     Api,
+    eventually,
     free_socket,
     laurels,
     publish_config,
@@ -36,7 +37,6 @@ from tests.helpers.webhooks import (
     catalog_of,
     dispatcher,
     unlock,
-    until,
     writer,
 )
 
@@ -60,7 +60,7 @@ async def test_failing_receiver_gets_the_same_event_until_it_accepts(
         before = time.time()
         response = await api.update([("2", 100)])
         assert response.status_code == 200
-        await until(lambda: _status_is(db, "delivered"), what="the delivery")
+        await eventually(lambda: _status_is(db, "delivered"), 15.0, what="the delivery")
     assert len(receiver.requests) == 4
     bodies = {r.body for r in receiver.requests}
     assert len(bodies) == 1  # the same bytes every time
@@ -128,7 +128,7 @@ async def test_fifty_concurrent_unlocks_make_one_delivery(api: Api, db: Database
         start.set()
         statuses = await asyncio.gather(*tasks)
         assert sorted(statuses) == [200] + [304] * (CONCURRENT - 1)
-        await until(lambda: _status_is(db, "delivered"), what="the delivery")
+        await eventually(lambda: _status_is(db, "delivered"), 15.0, what="the delivery")
     assert await _settled(db)  # nothing left to claim or send
     assert len(await _deliveries(db)) == 1
     assert len(receiver.requests) == 1
@@ -270,7 +270,7 @@ async def test_two_dispatchers_deliver_each_unlock_once(db: Database, database_u
                 for n in range(count):
                     await unlock(committer, str(3000 + n), str(n % 3 + 1))
                     (first if n % 2 else second).wake()  # the poll is a minute: only wake
-                await until(lambda: _delivered(db, count), what=f"{count} deliveries")
+                await eventually(lambda: _delivered(db, count), 15.0, what=f"{count} deliveries")
                 assert first.delivered + second.delivered == count
                 assert first.failures == second.failures == 0
         finally:
@@ -291,7 +291,7 @@ async def test_one_wake_claims_a_whole_backlog(db: Database) -> None:
         async with dispatcher(db, catalog, batch=2) as sending:
             assert CLAIM_ROUNDS * 2 < 25
             await sending.start()  # polls once a minute: only this start-up round
-            await until(lambda: _all_claimed(db), what="every unlock claimed")
+            await eventually(lambda: _all_claimed(db), 15.0, what="every unlock claimed")
 
 
 async def _all_claimed(db: Database) -> bool:
