@@ -4,91 +4,26 @@ builds an app whose lifespan opens the database and starts the writer."""
 from __future__ import annotations
 
 import gc
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from laurels import __version__
 from laurels.activity import routes as activity_routes
 from laurels.auth import routes as auth_routes
-from laurels.errors import LaurelsError, RateLimited, Unavailable
+from laurels.errors import Unavailable
 from laurels.metrics import CONTENT_TYPE
-from laurels.openapi import publish
 from laurels.progress import routes as progress_routes
-from laurels.progress.schemas import UpdateBody, error_responses
+from laurels.progress.schemas import UpdateBody
 from laurels.realtime import routes as realtime_routes
 from laurels.runtime import start_runtime
 from laurels.settings import Settings
 from laurels.titles import routes as title_routes
-
-log = logging.getLogger(__name__)
-
-
-def error_body(status: int, code: int, description: str) -> JSONResponse:
-    return JSONResponse(
-        {"code": code, "source": "achievements", "description": description}, status_code=status
-    )
-
-
-async def _laurels_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, LaurelsError)
-    if isinstance(exc, RateLimited):
-        info = exc.info
-        return JSONResponse(
-            {
-                "version": 1,
-                "currentRequests": info.current_requests,
-                "maxRequests": info.max_requests,
-                "periodInSeconds": info.period_seconds,
-                "limitType": "rate",
-            },
-            status_code=429,
-            headers={"Retry-After": str(info.retry_after)},
-        )
-    return error_body(exc.status, exc.code, exc.description)
-
-
-async def _validation_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-    where = ".".join(str(part) for part in first["loc"][1:]) or "request"
-    return error_body(400, 4000, f"{where}: {first['msg']}")
-
-
-HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
-
-
-def allowed_methods(request: Request) -> str:
-    """The methods of the resource a 405 was answered for, for `Allow`: those the
-    published schema has for the matched route's path (or that route's own, for a
-    route the schema leaves out). A GET of `.../{scid}/update` reads the achievement
-    whose id is `update`, another resource, so the update's `Allow` is `POST`."""
-    route = request.scope.get("route")
-    template = getattr(route, "path_format", None)
-    documented = request.app.openapi()["paths"].get(template) or {}
-    methods = {name.upper() for name in documented} or set(getattr(route, "methods", None) or ())
-    return ", ".join(method for method in HTTP_METHODS if method in methods)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    response = error_body(exc.status_code, 4000 if exc.status_code < 500 else 5000, str(exc.detail))
-    response.headers.update(exc.headers or {})
-    if exc.status_code == 405:  # RFC 9110: a 405 lists the methods the resource has
-        response.headers["Allow"] = allowed_methods(request)
-    return response
-
-
-async def _unexpected(_: Request, exc: Exception) -> Response:
-    log.error("unexpected error", exc_info=exc)
-    return error_body(500, 5000, "the service failed; the request may not have been applied")
+from laurels.web.errors import error_responses, install_error_handlers
+from laurels.web.openapi import publish
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -119,10 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         description="Achievements, compatible with Xbox Live Achievements V2.",
     )
-    app.add_exception_handler(LaurelsError, _laurels_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    install_error_handlers(app)
     app.include_router(progress_routes.router)
     app.include_router(title_routes.router)
     app.include_router(auth_routes.router)

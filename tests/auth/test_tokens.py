@@ -24,15 +24,15 @@ from laurels.auth.service import (
     ISSUER,
     MAX_TTL_SECONDS,
     RSA_ALGORITHMS,
-    Principal,
     SigningKey,
     TokenVerifier,
     algorithms_for,
     load_trusted_keys,
     mint_token,
-    parse_authorization,
 )
 from laurels.errors import ConfigurationError, Forbidden, Unauthorized
+from laurels.web.auth import parse_authorization
+from laurels.wire.principal import Principal
 from tests.helpers import OTHER_XUID, TITLE_ID, XUID
 
 STUDIO = "https://login.studio.example"

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from laurels.activity.schemas import ActivityPage, TitleHistoryPage
-from laurels.progress.schemas import AchievementsPage, ErrorBody
+from laurels.progress.schemas import AchievementsPage
+from laurels.web.errors import ErrorBody
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -7,7 +7,6 @@ from typing import Literal
 
 import pytest
 
-from laurels.auth.service import Principal
 from laurels.errors import RateInfo
 from laurels.ratelimit.policy import (
     Bucket,
@@ -22,6 +21,7 @@ from laurels.ratelimit.policy import (
     windows_from_settings,
 )
 from laurels.settings import Settings
+from laurels.wire.principal import Principal
 
 BURST = Window(100, 15)
 SUSTAINED = Window(300, 300)

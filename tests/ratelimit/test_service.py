@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from laurels.auth.service import Principal
 from laurels.errors import ConfigurationError, RateInfo, RateLimited
 from laurels.ratelimit.policy import Bucket, Limits, Window, limits_from_settings
 from laurels.ratelimit.service import (
@@ -31,6 +30,7 @@ from laurels.ratelimit.service import (
     build_rate_limiter,
 )
 from laurels.settings import Settings
+from laurels.wire.principal import Principal
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'

@@ -11,16 +11,14 @@ from fastapi.responses import JSONResponse
 from laurels.activity.schemas import ActivityPage, TitleHistoryPage
 from laurels.activity.service import DEFAULT_PAGE, ActivityReader, PageQuery
 from laurels.progress.reads import MAX_PAGE
-from laurels.progress.routes import (
-    READ_ERRORS,
-    ContinuationToken,
-    XuidPath,
-    authorize,
-    render_context,
-)
 from laurels.runtime import Runtime
+from laurels.web.auth import AUTHORIZED, Authorized
+from laurels.web.errors import error_responses
+from laurels.web.params import ContinuationToken
+from laurels.web.rendering import render_context
 
 router = APIRouter(tags=["activity"])
+READ_ERRORS = error_responses(*AUTHORIZED)
 
 MaxItems = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"1..{MAX_PAGE}")]
 TitleFilter = Annotated[int | None, Query(ge=1, le=0xFFFFFFFF, description="Only this title")]
@@ -33,16 +31,15 @@ def _reader(rt: Runtime) -> ActivityReader:
 @router.get("/users/xuid({xuid})/activity", response_model=ActivityPage, responses=READ_ERRORS)
 async def activity_feed(
     request: Request,
-    xuid: XuidPath,
+    caller: Authorized,
     titleId: TitleFilter = None,
     maxItems: MaxItems = DEFAULT_PAGE,
     continuationToken: ContinuationToken = None,
 ) -> Response:
     """The player's unlocks, newest first: one item per unlock, ever."""
-    rt, principal, player = await authorize(request, xuid)
     query = PageQuery(maxItems, titleId, continuationToken or None)
-    page = await _reader(rt).feed(
-        principal, player, query, lambda titles: render_context(request, list(titles))
+    page = await _reader(caller.runtime).feed(
+        caller.principal, caller.xuid, query, lambda titles: render_context(request, list(titles))
     )
     return JSONResponse(page)
 
@@ -51,12 +48,10 @@ async def activity_feed(
     "/users/xuid({xuid})/history/titles", response_model=TitleHistoryPage, responses=READ_ERRORS
 )
 async def title_history(
-    request: Request,
-    xuid: XuidPath,
+    caller: Authorized,
     maxItems: MaxItems = DEFAULT_PAGE,
     continuationToken: ContinuationToken = None,
 ) -> Response:
     """The titles the player played in the token's sandbox, most recently unlocked first."""
-    rt, principal, player = await authorize(request, xuid)
     query = PageQuery(maxItems, None, continuationToken or None)
-    return JSONResponse(await _reader(rt).history(principal, player, query))
+    return JSONResponse(await _reader(caller.runtime).history(caller.principal, caller.xuid, query))

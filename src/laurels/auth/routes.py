@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from laurels.auth.credentials import DAY_SECONDS, issue_credential, may_issue
-from laurels.progress.routes import READ_ERRORS, XuidPath, authorize
+from laurels.web.auth import AUTHORIZED, Authorized
+from laurels.web.errors import error_responses
 
 router = APIRouter(tags=["delivery credentials"])
 
@@ -25,13 +26,13 @@ class DeliveryCredentialBody(BaseModel):
     "/users/xuid({xuid})/delivery-credentials",
     status_code=201,
     response_model=DeliveryCredentialBody,
-    responses=READ_ERRORS,
+    responses=error_responses(*AUTHORIZED),
 )
-async def create_delivery_credential(request: Request, xuid: XuidPath) -> Response:
+async def create_delivery_credential(caller: Authorized) -> Response:
     """A long-lived credential that may only post progress updates for this player,
     title and sandbox, for delivering updates queued offline after the session token
     expired. Needs the player's own token; any body is ignored."""
-    rt, principal, player = await authorize(request, xuid)
+    rt, principal, player = caller.runtime, caller.principal, caller.xuid
     may_issue(principal, xuid=player)
     ttl = rt.settings.delivery_credential_days * DAY_SECONDS
     issued = await rt.db.run_write(

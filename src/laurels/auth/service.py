@@ -29,7 +29,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -42,9 +42,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.auth.tables import signing_keys
 from laurels.db import Database
-from laurels.errors import ConfigurationError, Forbidden, Unauthorized
+from laurels.errors import ConfigurationError, Unauthorized
 from laurels.titles.schemas import is_sandbox_name
 from laurels.wire.identifiers import parse_xuid
+from laurels.wire.principal import Principal
 
 log = logging.getLogger(__name__)
 ISSUER = "laurels"
@@ -57,34 +58,6 @@ MAX_TITLE_ID = 0xFFFFFFFF
 INVALID, EXPIRED, NOT_YET_VALID = "invalid token", "token expired", "token not yet valid"
 MAX_TTL_SECONDS = 30 * 24 * 3600
 KEY_LOCK = 0x1A0E16  # any constant: serializes the first key's creation on PostgreSQL
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a verified token speaks for."""
-
-    kind: Literal["player", "server", "delivery"]
-    xuid: str | None
-    title_id: int
-    sandbox: str
-    expires_at: float
-    # The `jti` of a delivery credential (checked against the revocation list).
-    credential_id: str | None = None
-
-    def require_player_access(self, *, xuid: str, title_id: int, sandbox: str) -> None:
-        """Raise Forbidden unless this token may write that player's progress (and,
-        for player and server tokens, read it: see `progress.reads.may_read`). A
-        delivery credential is held to its own player, title and sandbox like a player."""
-        if sandbox != self.sandbox:
-            raise Forbidden(f"the token is for sandbox {self.sandbox}, not {sandbox}")
-        if title_id != self.title_id:
-            raise Forbidden(f"the token is for title {self.title_id}, not {title_id}")
-        if self.kind != "server" and xuid != self.xuid:
-            raise Forbidden(f"a {self.kind} token may only access its own player's achievements")
-
-    def require_server(self, action: str) -> None:
-        if self.kind != "server":
-            raise Forbidden(f"{action} needs a game-server credential")
 
 
 @dataclass(frozen=True)
@@ -169,20 +142,6 @@ def mint_token(
     if not server:
         claims["xuid"] = claims["sub"]
     return jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid})
-
-
-def parse_authorization(header: str | None) -> str:
-    """The token of an `Authorization` header: `Bearer <t>` or `XBL3.0 x=<hash>;<t>`."""
-    if not header:
-        raise Unauthorized("missing Authorization header")
-    scheme, _, rest = header.strip().partition(" ")
-    if scheme.lower() == "bearer" and rest.strip():
-        return rest.strip()
-    if scheme.upper() == "XBL3.0" and rest.startswith("x=") and ";" in rest:
-        token = rest.split(";", 1)[1].strip()
-        if token:
-            return token
-    raise Unauthorized("Authorization must be 'Bearer <token>' or 'XBL3.0 x=<hash>;<token>'")
 
 
 def _is_number(value: object) -> bool:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from laurels.auth.service import Principal
 from laurels.db import Database
 from laurels.errors import BadRequest, Forbidden, NotFound
 from laurels.progress import paging
@@ -14,6 +13,7 @@ from laurels.progress.service import Stats, read_progress, read_stats
 from laurels.progress.views import Progress, render
 from laurels.titles.catalog import Catalog, PublishedTitle
 from laurels.wire.context import RenderContext
+from laurels.wire.principal import Principal
 
 ORDERS = {
     "unordered": "Unordered",

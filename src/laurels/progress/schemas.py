@@ -4,7 +4,7 @@ built as plain dicts on the hot path."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -149,51 +149,3 @@ class PagingInfo(BaseModel):
 class AchievementsPage(BaseModel):
     achievements: list[Achievement]
     pagingInfo: PagingInfo
-
-
-class ErrorBody(BaseModel):
-    code: int
-    source: Literal["achievements"] = "achievements"
-    description: str
-
-
-class RateLimitBody(BaseModel):
-    version: int = 1
-    currentRequests: int
-    maxRequests: int
-    periodInSeconds: int
-    limitType: Literal["rate"] = "rate"
-
-
-ERROR_DESCRIPTIONS = {
-    400: "Bad request; the description names the field",
-    401: "Missing, malformed, expired or revoked token",
-    403: "The token may not do this (another player, title or sandbox)",
-    404: "No such title, achievement or image",
-    409: "The title's achievements are driven by events",
-    413: "The body is too large",
-    415: "The body is not sent as application/json",
-    503: "The database is unavailable; try again",
-}
-RATE_LIMITED: dict[str, Any] = {
-    "model": RateLimitBody,
-    "description": "Rate limited",
-    "headers": {
-        "Retry-After": {
-            "description": "Seconds to wait before retrying",
-            "required": True,
-            "schema": {"type": "integer", "minimum": 0},
-        }
-    },
-}
-
-
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI `responses` of the errors an operation answers: the JSON error body,
-    or for 429 the rate-limit body with its Retry-After header."""
-    return {
-        status: RATE_LIMITED
-        if status == 429
-        else {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[status]}
-        for status in statuses
-    }

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from laurels.auth.service import Principal
 from laurels.errors import BadRequest, Conflict, Forbidden, NotFound
 from laurels.progress.policy import clamp_percent, effective_unlock_time
 from laurels.progress.schemas import UpdateBody, UpdateItem
@@ -19,6 +18,7 @@ from laurels.progress.service import ItemUpdate, UpdateRequest
 from laurels.progress.writer import GroupCommitWriter
 from laurels.titles.catalog import Catalog, PublishedTitle
 from laurels.titles.service import field_path
+from laurels.wire.principal import Principal
 from laurels.wire.times import parse_time, to_micros
 
 

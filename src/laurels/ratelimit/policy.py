@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 from laurels.errors import RateInfo
 
 if TYPE_CHECKING:
-    from laurels.auth.service import Principal
     from laurels.settings import Settings
+    from laurels.wire.principal import Principal
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from laurels.ratelimit.policy import (
 )
 
 if TYPE_CHECKING:
-    from laurels.auth.service import Principal
     from laurels.settings import Settings
+    from laurels.wire.principal import Principal
 
 # redis is imported when a RedisRateLimiter is built, so a process without Redis
 # configured does not carry the client in memory.

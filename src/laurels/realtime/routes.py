@@ -7,10 +7,9 @@ import contextlib
 import time
 
 from fastapi import APIRouter, WebSocket
-from starlette.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from laurels.auth.service import Principal, TokenVerifier, parse_authorization
+from laurels.auth.service import TokenVerifier
 from laurels.errors import LaurelsError
 from laurels.realtime.hub import Connection
 from laurels.realtime.protocol import (
@@ -21,7 +20,10 @@ from laurels.realtime.protocol import (
 )
 from laurels.realtime.session import Session
 from laurels.runtime import Runtime
+from laurels.web.auth import parse_authorization
+from laurels.web.errors import error_body
 from laurels.wire.context import context_for
+from laurels.wire.principal import Principal
 
 router = APIRouter()
 # While the verifier still accepts a token past its `exp` (a leeway), look again this often.
@@ -101,8 +103,7 @@ async def _refuse_crowd(websocket: WebSocket, limit: int) -> None:
         f"this player already has {limit} real-time sockets open "
         "(LAURELS_RTA_MAX_SOCKETS_PER_PLAYER); close one and connect again"
     )
-    body = {"code": 4000, "source": "achievements", "description": description}
-    await websocket.send_denial_response(JSONResponse(body, status_code=429))
+    await websocket.send_denial_response(error_body(429, 4000, description))
 
 
 @router.websocket("/connect")

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from laurels.errors import NotFound
-from laurels.progress.schemas import error_responses
 from laurels.titles.service import read_media
+from laurels.web.errors import error_responses
 
 router = APIRouter(tags=["media"])
 SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -3,7 +3,7 @@
 FastAPI's generator describes a typical FastAPI app: it declares a 422 on every
 operation with parameters (this service answers bad input with 400 and the JSON
 error body instead, app.py) and knows nothing of the bearer token or the contract
-version header that `progress.routes.authorize` reads. `publish` corrects that in
+version header that `web.auth.authorize` reads. `publish` corrects that in
 the generated document; the routes declare their own statuses and bounds.
 """
 

@@ -1,0 +1,82 @@
+"""Who is calling: the `Authorized` dependency of every route that takes a token.
+
+    async def route(caller: Authorized) -> Response: ...
+
+answers 401 (no or a refused token, a revoked delivery credential), then 400 (an
+unsupported `x-xbl-contract-version`, a path XUID that is not a uint64), then 429
+(the caller's rate limit) before the route runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from laurels.errors import BadRequest, Unauthorized
+from laurels.runtime import Runtime
+from laurels.web.params import XuidPath
+from laurels.wire.identifiers import parse_xuid
+from laurels.wire.principal import Principal
+
+CONTRACT_VERSIONS = {"2"}
+# What every authorized route may answer besides its own errors (`authorize`).
+AUTHORIZED = (400, 401, 403, 429, 503)
+
+
+def runtime(request: Request) -> Runtime:
+    """The process's runtime, started by the app's lifespan."""
+    found: Runtime = request.app.state.runtime
+    return found
+
+
+AppRuntime = Annotated[Runtime, Depends(runtime)]
+
+
+def parse_authorization(header: str | None) -> str:
+    """The token of an `Authorization` header: `Bearer <t>` or `XBL3.0 x=<hash>;<t>`."""
+    if not header:
+        raise Unauthorized("missing Authorization header")
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() == "bearer" and rest.strip():
+        return rest.strip()
+    if scheme.upper() == "XBL3.0" and rest.startswith("x=") and ";" in rest:
+        token = rest.split(";", 1)[1].strip()
+        if token:
+            return token
+    raise Unauthorized("Authorization must be 'Bearer <token>' or 'XBL3.0 x=<hash>;<token>'")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authorized request: the runtime, who its token speaks for, and the player
+    its path names (canonical decimal XUID)."""
+
+    runtime: Runtime
+    principal: Principal
+    xuid: str
+
+
+async def authorize(request: Request, xuid: XuidPath) -> Caller:
+    """The caller, after the token, the contract version and the rate limit: 401
+    before 400 before 429 (LaurelsError subclasses, answered by web.errors).
+
+    The request is counted in the caller's own bucket (`ratelimit.bucket_for`: the
+    token's player, or a server's title), never the path's player: a request that is
+    then refused with 403 costs its caller, not the player it named."""
+    rt = runtime(request)
+    principal = rt.verifier.verify(parse_authorization(request.headers.get("authorization")))
+    if principal.kind == "delivery":  # player and server tokens pay nothing here
+        rt.revocations.check(principal)
+    version = request.headers.get("x-xbl-contract-version", "2").strip()
+    if version not in CONTRACT_VERSIONS:
+        raise BadRequest(f"x-xbl-contract-version {version[:20]!r} is not supported; use 2")
+    try:
+        player = parse_xuid(xuid)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    await rt.rate_limiter.check(principal)
+    return Caller(rt, principal, player)
+
+
+Authorized = Annotated[Caller, Depends(authorize)]
