@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from laurels.errors import BadRequest, Conflict, Forbidden, NotFound
+from laurels.progress.plan import ItemUpdate, UpdateRequest
 from laurels.progress.policy import clamp_percent, effective_unlock_time
 from laurels.progress.schemas import UpdateBody, UpdateItem
-from laurels.progress.service import ItemUpdate, UpdateRequest
 from laurels.progress.writer import GroupCommitWriter
 from laurels.titles.catalog import Catalog, PublishedTitle
 from laurels.titles.service import field_path

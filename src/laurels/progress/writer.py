@@ -16,8 +16,8 @@ import logging
 from collections.abc import Callable
 
 from laurels.errors import LaurelsError, Unavailable
-from laurels.progress.batch import BatchStore
-from laurels.progress.service import Applied, UpdateRequest
+from laurels.progress.drivers import BatchStore
+from laurels.progress.plan import Applied, UpdateRequest
 from laurels.wire.times import now_micros
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Drivers that run an update plan (`service.update_plan`) in one transaction.
+"""Drivers that run an update plan (`plan.update_plan`) in one transaction.
 
 The plan is written once; each database gets the cheapest way to run it:
 - SQLite: the standard library's sqlite3 on one connection in a thread of its own.
@@ -28,15 +28,8 @@ from sqlalchemy.engine import make_url
 
 from laurels.db import SQLITE_BUSY_TIMEOUT_MS, Database
 from laurels.errors import Unavailable
-from laurels.progress.service import (
-    Applied,
-    Plan,
-    Step,
-    UpdateRequest,
-    bulk_statements,
-    statements,
-    update_plan,
-)
+from laurels.progress.plan import Applied, Plan, Step, UpdateRequest, update_plan
+from laurels.progress.statements import bulk_statements, statements
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5
