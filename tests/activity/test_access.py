@@ -15,6 +15,7 @@ from laurels.progress.tables import progress, title_players
 from laurels.settings import Settings
 from tests.helpers import OTHER_XUID, TITLE_ID, XUID, assert_error, token_for
 from tests.helpers.activity import SIDE_ID, SIDE_SCID, Player
+from tests.helpers.wire import check_activity_page, check_history_page
 
 Send = Callable[[], Awaitable[httpx.Response]]
 
@@ -58,7 +59,7 @@ async def test_who_may_read(player: Player) -> None:
     # A game server reads any player of its own title, and only that title.
     for token in (side_server, game_server):
         server_feed = await player.items(token=token)
-        server_history = (await player.history(token=token)).json()["titles"]
+        server_history = check_history_page((await player.history(token=token)).json())["titles"]
         title_id = SIDE_ID if token == side_server else TITLE_ID
         assert [i["titleId"] for i in server_feed] == [title_id]
         assert [t["titleId"] for t in server_history] == [title_id]
@@ -158,7 +159,11 @@ async def test_bad_input_is_a_400_that_changes_nothing(player: Player) -> None:
     assert (await player.feed()).json() == before_feed
     # The tokens themselves still work where they belong.
     rest = await player.feed(maxItems=10, continuationToken=feed_token)
-    assert [i["achievementId"] for i in rest.json()["activityItems"]] == ["3", "2", "1"]
+    assert [i["achievementId"] for i in check_activity_page(rest.json())["activityItems"]] == [
+        "3",
+        "2",
+        "1",
+    ]
 
 
 def test_the_docs_show_the_shapes(tmp_path: Path) -> None:

@@ -15,24 +15,13 @@ from tests.helpers.activity import (
     SIDE_SCID,
     Player,
 )
-
-ENTRY_KEYS = {
-    "lastUnlock",
-    "titleId",
-    "serviceConfigId",
-    "titleType",
-    "platform",
-    "name",
-    "earnedAchievements",
-    "currentGamerscore",
-    "maxGamerscore",
-}
+from tests.helpers.wire import check_history_page
 
 
 async def titles(player: Player, **params: Any) -> list[dict[str, Any]]:
     response = await player.history(**params)
     assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()["titles"]
+    found: list[dict[str, Any]] = check_history_page(response.json())["titles"]
     return found
 
 
@@ -47,11 +36,10 @@ async def test_most_recently_unlocked_first_with_totals(player: Player) -> None:
 
     response = await player.history()
     assert response.status_code == 200
-    body = response.json()
+    body = check_history_page(response.json())
     assert body["pagingInfo"] == {"continuationToken": None, "totalRecords": 3}
     side, game, other = body["titles"]
-    assert all(set(entry) == ENTRY_KEYS for entry in body["titles"])
-    newest = (await player.feed()).json()["activityItems"][0]
+    newest = (await player.items())[0]
     assert side == {
         "lastUnlock": newest["date"],
         "titleId": SIDE_ID,

@@ -45,6 +45,7 @@ from tests.helpers import (
     title_config,
     token_for,
 )
+from tests.helpers.wire import check_achievements_page
 
 T = TypeVar("T")
 
@@ -314,7 +315,9 @@ async def test_player_reset(database_url: str, db: Database, settings: Settings)
             headers={"Authorization": f"Bearer {tokens['DEV.1']}"},
         )
         assert page.status_code == 200
-        assert {a["progressState"] for a in page.json()["achievements"]} == {"NotStarted"}
+        assert {
+            a["progressState"] for a in check_achievements_page(page.json())["achievements"]
+        } == {"NotStarted"}
 
 
 async def progress_of(db: Database, sandbox: str) -> dict[Any, Any]:
@@ -420,7 +423,7 @@ def test_serve_demo_prints_a_working_curl_command(tmp_path: Path) -> None:
             assert second.status_code == 304
             shown = client.send(listing)
             assert shown.status_code == 200
-            by_id = {a["id"]: a for a in shown.json()["achievements"]}
+            by_id = {a["id"]: a for a in check_achievements_page(shown.json())["achievements"]}
             assert by_id["1"]["progressState"] == "Achieved"
 
         # SIGTERM stops it (uvicorn shuts down, then re-raises the signal).

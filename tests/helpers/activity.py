@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from tests.helpers.service import SCID, TITLE_ID, XUID, Api, achievement, title_config, update_body
+from tests.helpers.wire import check_activity_page
 
 GAME_COUNT = 80
 SIDE_ID, SIDE_SCID = 4321, "7b3f0200-0000-0000-0000-00006a2e3d4c"
@@ -97,5 +98,5 @@ class Player:
     async def items(self, **params: Any) -> list[dict[str, Any]]:
         response = await self.feed(**params)
         assert response.status_code == 200, response.text
-        found: list[dict[str, Any]] = response.json()["activityItems"]
+        found: list[dict[str, Any]] = check_activity_page(response.json())["activityItems"]
         return found

@@ -12,6 +12,7 @@ import pytest
 from laurels.db import Database
 from laurels.progress.service import read_progress
 from tests.helpers import SCID, publish_config, start_serve, title_config, token_for, update_body
+from tests.helpers.wire import check_achievements_page
 
 WRITERS = 16
 KILL_AFTER_ACKS = 400
@@ -94,7 +95,9 @@ async def test_sigkill_under_load_loses_no_acknowledged_update(
                 f"/users/xuid({xuid})/achievements/{SCID}/{achievement}",
                 headers={"Authorization": f"Bearer {token}"},
             )
-        current = response.json()["achievements"][0]["progression"]["requirements"][0]
+        current = check_achievements_page(response.json())["achievements"][0]["progression"][
+            "requirements"
+        ][0]
         assert int(current["current"]) >= acked[(xuid, achievement)]
     finally:
         restarted.stop()

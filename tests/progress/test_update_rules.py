@@ -46,6 +46,7 @@ from tests.helpers import (
     token_for,
     update_body,
 )
+from tests.helpers.wire import check_achievements_page
 
 MISSING = object()  # a body field to remove
 
@@ -75,7 +76,9 @@ async def time_unlocked(
         f"/users/xuid({xuid})/achievements/{SCID}/{achievement_id}", headers=api.auth(token)
     )
     assert response.status_code == 200, response.text
-    value: str = response.json()["achievements"][0]["progression"]["timeUnlocked"]
+    value: str = check_achievements_page(response.json())["achievements"][0]["progression"][
+        "timeUnlocked"
+    ]
     return value
 
 
@@ -167,7 +170,9 @@ async def test_the_rules_hold_for_updates_sharing_a_commit(api: Api) -> None:
     assert [r.status_code for r in players] == [200] * 19
     rarity = next(
         item["rarity"]
-        for item in (await api.achievements(token=server)).json()["achievements"]
+        for item in check_achievements_page((await api.achievements(token=server)).json())[
+            "achievements"
+        ]
         if item["id"] == "4"
     )
     assert rarity == {"currentCategory": "Common", "currentPercentage": 95.0}  # 19 of 20
