@@ -12,13 +12,11 @@ from laurels.activity.schemas import ActivityPage, TitleHistoryPage
 from laurels.activity.service import DEFAULT_PAGE, ActivityReader, PageQuery
 from laurels.progress.reads import MAX_PAGE
 from laurels.runtime import Runtime
-from laurels.web.auth import AUTHORIZED, Authorized
-from laurels.web.errors import error_responses
+from laurels.web.auth import Authorized, authorized_errors
 from laurels.web.params import ContinuationToken
 from laurels.web.rendering import render_context
 
 router = APIRouter(tags=["activity"])
-READ_ERRORS = error_responses(*AUTHORIZED)
 
 MaxItems = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"1..{MAX_PAGE}")]
 TitleFilter = Annotated[int | None, Query(ge=1, le=0xFFFFFFFF, description="Only this title")]
@@ -28,7 +26,9 @@ def _reader(rt: Runtime) -> ActivityReader:
     return ActivityReader(rt.db, rt.catalog, rt.paging_key)
 
 
-@router.get("/users/xuid({xuid})/activity", response_model=ActivityPage, responses=READ_ERRORS)
+@router.get(
+    "/users/xuid({xuid})/activity", response_model=ActivityPage, responses=authorized_errors()
+)
 async def activity_feed(
     request: Request,
     caller: Authorized,
@@ -45,7 +45,9 @@ async def activity_feed(
 
 
 @router.get(
-    "/users/xuid({xuid})/history/titles", response_model=TitleHistoryPage, responses=READ_ERRORS
+    "/users/xuid({xuid})/history/titles",
+    response_model=TitleHistoryPage,
+    responses=authorized_errors(),
 )
 async def title_history(
     caller: Authorized,

@@ -7,8 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from laurels.auth.credentials import DAY_SECONDS, issue_credential, may_issue
-from laurels.web.auth import AUTHORIZED, Authorized
-from laurels.web.errors import error_responses
+from laurels.web.auth import Authorized, authorized_errors
 
 router = APIRouter(tags=["delivery credentials"])
 
@@ -26,7 +25,7 @@ class DeliveryCredentialBody(BaseModel):
     "/users/xuid({xuid})/delivery-credentials",
     status_code=201,
     response_model=DeliveryCredentialBody,
-    responses=error_responses(*AUTHORIZED),
+    responses=authorized_errors(),
 )
 async def create_delivery_credential(caller: Authorized) -> Response:
     """A long-lived credential that may only post progress updates for this player,

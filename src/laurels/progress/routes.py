@@ -14,16 +14,14 @@ from laurels.progress.policy import refuse_retail
 from laurels.progress.reads import MAX_PAGE, ORDERS, ListQuery
 from laurels.progress.schemas import AchievementsPage
 from laurels.progress.service import reset_player
-from laurels.web.auth import AUTHORIZED, AppRuntime, Authorized, authorize
+from laurels.web.auth import AppRuntime, Authorized, authorize, authorized_errors
 from laurels.web.body import read_body
-from laurels.web.errors import error_responses
 from laurels.web.params import ContinuationToken, ScidPath, XuidPath, any_case, scid_from_path
 from laurels.web.rendering import render_context
 from laurels.wire.identifiers import MAX_TITLE_ID, numeral_pattern
 from laurels.wire.times import now_micros
 
 router = APIRouter(tags=["achievements"])
-READ_ERRORS = error_responses(*AUTHORIZED)
 TITLE_ID = f"0*{numeral_pattern(MAX_TITLE_ID)}"
 TITLE_IDS = re.compile(f"^{TITLE_ID}(?:,{TITLE_ID}){{0,49}}$")
 TYPE = f"(?:{any_case('Persistent')}|{any_case('Challenge')})"
@@ -38,7 +36,7 @@ ORDER = re.compile("^(?:" + "|".join(any_case(order) for order in ORDERS.values(
     responses={
         200: {"description": "Something changed (empty body)"},
         304: {"description": "Nothing changed (empty body)"},
-        **error_responses(*AUTHORIZED, 404, 409, 413, 415),
+        **authorized_errors(404, 409, 413, 415),
     },
     openapi_extra={
         "requestBody": {
@@ -98,7 +96,9 @@ def _order(text: str | None) -> str:
 
 
 @router.get(
-    "/users/xuid({xuid})/achievements", response_model=AchievementsPage, responses=READ_ERRORS
+    "/users/xuid({xuid})/achievements",
+    response_model=AchievementsPage,
+    responses=authorized_errors(),
 )
 async def list_achievements(
     request: Request,
@@ -153,7 +153,7 @@ async def list_achievements(
 @router.get(
     "/users/xuid({xuid})/achievements/{scid}/{achievementId}",
     response_model=AchievementsPage,
-    responses=error_responses(*AUTHORIZED, 404),
+    responses=authorized_errors(404),
 )
 async def get_achievement(
     request: Request,
@@ -184,7 +184,7 @@ async def get_achievement(
     "/users/xuid({xuid})/achievements/{scid}",
     status_code=204,
     response_class=Response,
-    responses=error_responses(*AUTHORIZED, 404),
+    responses=authorized_errors(404),
     tags=["testing"],
 )
 async def reset_achievements(caller: Authorized, scid: ScidPath) -> Response:

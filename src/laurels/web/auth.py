@@ -9,12 +9,13 @@ unsupported `x-xbl-contract-version`, a path XUID that is not a uint64), then 42
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from laurels.errors import BadRequest, Unauthorized
 from laurels.runtime import Runtime
+from laurels.web.errors import error_responses
 from laurels.web.params import XuidPath
 from laurels.wire.identifiers import parse_xuid
 from laurels.wire.principal import Principal
@@ -22,6 +23,12 @@ from laurels.wire.principal import Principal
 CONTRACT_VERSIONS = {"2"}
 # What every authorized route may answer besides its own errors (`authorize`).
 AUTHORIZED = (400, 401, 403, 429, 503)
+
+
+def authorized_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of an authorized operation: the errors of `authorize`
+    and the route's own `statuses`."""
+    return error_responses(*AUTHORIZED, *statuses)
 
 
 def runtime(request: Request) -> Runtime:
