@@ -10,6 +10,11 @@ import pytest
 
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "laurels"
 NEUTRAL = ("web", "wire")
+# Cycles committed and not yet resolved, each to be removed when it is: progress
+# writes the activity rows (plan, statements, service import laurels.activity) while
+# activity reads progress (issue 10, the activity table's move). Any other cycle,
+# or this one resolved, fails the test below.
+KNOWN_CYCLES = [("activity", "progress")]
 
 
 def _packages() -> list[str]:
@@ -26,6 +31,8 @@ def _imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
+            if node.module == "laurels":  # from laurels import activity
+                found.update(f"laurels.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
     return {name for name in found if name.startswith("laurels.")}
@@ -62,4 +69,4 @@ def test_the_neutral_layers_import_no_feature(neutral: str) -> None:
 
 def test_no_two_packages_import_each_other() -> None:
     edges = _package_edges()
-    assert sorted((a, b) for a, b in edges if (b, a) in edges and a < b) == []
+    assert sorted((a, b) for a, b in edges if (b, a) in edges and a < b) == KNOWN_CYCLES
