@@ -35,6 +35,7 @@ from tests.helpers import (
     SCID,
     TITLE_ID,
     XUID,
+    eventually_sync,
     free_socket,
     laurels,
     laurels_many,
@@ -380,19 +381,23 @@ def curl_request(line: str) -> httpx.Request:
     return httpx.Request(method, url, headers=headers, content=body)
 
 
+def answers(client: httpx.Client, url: str) -> bool:
+    with contextlib.suppress(httpx.TransportError):
+        return client.get(url + "/healthz").status_code == 200
+    return False
+
+
 def test_serve_demo_prints_a_working_curl_command(tmp_path: Path) -> None:
     with serving_demo(tmp_path) as (process, log):
-        deadline = time.monotonic() + 30
-        lines: list[str] = []
-        while time.monotonic() < deadline:
+
+        def two_curl_lines() -> bool:
             lines = log.read_text(errors="replace").splitlines()
-            if sum(line.strip().startswith("curl ") for line in lines) >= 2:
-                break
-            assert process.poll() is None, "\n".join(lines)
-            time.sleep(0.05)
-        else:
-            pytest.fail("no curl lines within 30 s:\n" + "\n".join(lines))
-        output = "\n".join(lines)
+            return sum(line.strip().startswith("curl ") for line in lines) >= 2
+
+        eventually_sync(lambda: two_curl_lines() or process.poll() is not None, 30, what="curl")
+        output = log.read_text(errors="replace")
+        assert process.poll() is None, output
+        lines = output.splitlines()
         match = re.search(r"http://127\.0\.0\.1:\d+", output)
         assert match, output
         url = match.group(0)
@@ -409,13 +414,11 @@ def test_serve_demo_prints_a_working_curl_command(tmp_path: Path) -> None:
         assert update.headers["authorization"] == f"Bearer {token}"
 
         with httpx.Client(timeout=10) as client:
-            while True:  # the banner is printed just before the server listens
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get(url + "/healthz").status_code == 200:
-                        break
-                assert time.monotonic() < deadline, "the demo service did not answer"
-                assert process.poll() is None, log.read_text(errors="replace")
-                time.sleep(0.05)
+            # The banner is printed just before the server listens.
+            eventually_sync(
+                lambda: answers(client, url) or process.poll() is not None, 30, what="/healthz"
+            )
+            assert process.poll() is None, log.read_text(errors="replace")
             first = client.send(update)
             assert first.status_code == 200, first.text
             assert first.content == b""

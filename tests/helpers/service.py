@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from laurels.db import Database
 from laurels.settings import Settings
 from laurels.titles import service as titles
 from laurels.wire.times import now_micros
+from tests.helpers.waiting import eventually, eventually_sync
 
 SCID = "6a2e0100-0000-0000-0000-00005f1d2c3b"
 TITLE_ID = 1234
@@ -172,13 +172,10 @@ async def serve_app(app: Any, sock: socket.socket) -> AsyncIterator[None]:
     """`app` served by uvicorn on `sock` (bound) in this event loop; closes `sock`."""
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if task.done():
-            task.result()
-        if time.monotonic() > deadline:
-            raise TimeoutError("the service did not start")
-        await asyncio.sleep(0.01)
+    await eventually(lambda: server.started or task.done(), 20, what="the service to start")
+    if task.done():
+        task.result()  # raises what stopped it
+        raise RuntimeError("the service stopped as it started")
     try:
         yield
     finally:
@@ -222,17 +219,10 @@ class ServeProcess:
                 self.kill()
 
 
-def _wait_for_url(process: subprocess.Popen[bytes], log: Path, deadline: float) -> str:
-    while time.monotonic() < deadline:
-        match = re.search(r"(http://127\.0\.0\.1:\d+)", log.read_text(errors="replace"))
-        if match:
-            return match.group(1)
-        if process.poll() is not None:
-            break
-        time.sleep(0.02)
-    process.kill()
-    process.wait(10)
-    raise RuntimeError(f"laurels serve did not start: {log.read_text(errors='replace')}")
+def _answers(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+    return False
 
 
 def start_serve(
@@ -252,14 +242,23 @@ def start_serve(
             env=env,
             start_new_session=True,
         )
-    deadline = time.monotonic() + 30
-    served = ServeProcess(process, _wait_for_url(process, log, deadline), log)
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(served.url + "/healthz", timeout=1).status_code == 200:
-                return served
-        if process.poll() is not None:
-            raise RuntimeError(f"laurels serve exited: {served.output()}")
-        time.sleep(0.05)
-    served.kill()
-    raise TimeoutError("laurels serve did not answer /healthz")
+    served = ServeProcess(process, "", log)
+    try:
+        url = eventually_sync(
+            lambda: (
+                re.search(r"http://127\.0\.0\.1:\d+", served.output()) or process.poll() is not None
+            ),
+            30,
+            what="the URL laurels serve prints",
+        )
+        assert process.poll() is None, f"laurels serve exited: {served.output()}"
+        assert isinstance(url, re.Match), served.output()
+        served.url = url.group(0)
+        eventually_sync(
+            lambda: _answers(served.url) or process.poll() is not None, 30, what="/healthz"
+        )
+        assert process.poll() is None, f"laurels serve exited: {served.output()}"
+    except BaseException:
+        served.kill()
+        raise
+    return served

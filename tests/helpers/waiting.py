@@ -15,12 +15,14 @@ POLL_SECONDS = 0.02
 
 @overload
 async def eventually(
-    predicate: Callable[[], Awaitable[T]], timeout: float = ..., *, what: str = ...
+    predicate: Callable[[], Awaitable[T | None]], timeout: float = ..., *, what: str = ...
 ) -> T: ...
 
 
 @overload
-async def eventually(predicate: Callable[[], T], timeout: float = ..., *, what: str = ...) -> T: ...
+async def eventually(
+    predicate: Callable[[], T | None], timeout: float = ..., *, what: str = ...
+) -> T: ...
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, *, what: str = "") -> Any:
@@ -38,7 +40,9 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, *, wha
         await asyncio.sleep(POLL_SECONDS)
 
 
-def eventually_sync(predicate: Callable[[], T], timeout: float = 10.0, *, what: str = "") -> T:
+def eventually_sync(
+    predicate: Callable[[], T | None], timeout: float = 10.0, *, what: str = ""
+) -> T:
     """`eventually` for a thread without an event loop (a child process's output, a
     file another process writes): the same contract, sleeping between calls."""
     deadline = time.monotonic() + timeout

@@ -4,14 +4,21 @@ restart it, and every update that got a 200 is there."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import pytest
 
 from laurels.db import Database
 from laurels.progress.service import read_progress
-from tests.helpers import SCID, publish_config, start_serve, title_config, token_for, update_body
+from tests.helpers import (
+    SCID,
+    eventually,
+    publish_config,
+    start_serve,
+    title_config,
+    token_for,
+    update_body,
+)
 from tests.helpers.wire import check_achievements_page
 
 WRITERS = 16
@@ -63,11 +70,12 @@ async def test_sigkill_under_load_loses_no_acknowledged_update(
     stop = asyncio.Event()
     load = asyncio.create_task(_load(service.url, token, acks, stop))
     try:
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while len(acks) < KILL_AFTER_ACKS:
-            assert time.monotonic() < deadline, "the load made too little progress"
-            assert not load.done(), service.output()
-            await asyncio.sleep(0.01)
+        await eventually(
+            lambda: len(acks) >= KILL_AFTER_ACKS or load.done(),
+            DEADLINE_SECONDS,
+            what="the load's progress",
+        )
+        assert not load.done(), service.output()
         service.kill()  # SIGKILL, mid-load
         stop.set()
         await asyncio.wait_for(load, 30)

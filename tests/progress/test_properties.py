@@ -9,7 +9,6 @@ import asyncio
 import itertools
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +24,15 @@ from laurels.progress.views import Progress, render
 from laurels.settings import Settings
 from laurels.titles.catalog import PublishedTitle
 from laurels.wire.context import RenderContext
-from tests.helpers import SCID, free_socket, publish_config, title_config, token_for, update_body
+from tests.helpers import (
+    SCID,
+    eventually_sync,
+    free_socket,
+    publish_config,
+    title_config,
+    token_for,
+    update_body,
+)
 from tests.helpers.wire import check_achievements_page, check_error_body
 
 
@@ -49,11 +56,8 @@ def threaded_service(database_url: str) -> Iterator[tuple[str, str]]:
     server = uvicorn.Server(uvicorn.Config(create_app(quiet), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "service thread died"
-        assert time.monotonic() < deadline, "service did not start"
-        time.sleep(0.01)
+    eventually_sync(lambda: server.started or not thread.is_alive(), 20, what="the service")
+    assert thread.is_alive(), "service thread died"
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}", token
     finally:

@@ -31,6 +31,7 @@ from laurels.ratelimit.service import (
 )
 from laurels.settings import Settings
 from laurels.wire.principal import Principal
+from tests.helpers import eventually_sync
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
@@ -356,11 +357,9 @@ CHILD = textwrap.dedent(
 
 
 def wait_for_files(paths: list[Path], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not all(path.exists() for path in paths):
-        if time.monotonic() > deadline:
-            pytest.fail(f"children never got ready: {paths}")
-        time.sleep(0.01)
+    eventually_sync(
+        lambda: all(path.exists() for path in paths), seconds, what=f"children ready: {paths}"
+    )
 
 
 @pytest.mark.slow

@@ -48,7 +48,8 @@ def enqueue(queue: OfflineQueue, achievement_id: str) -> None:
 def fail(queue: OfflineQueue, name: str, times: int, error: Exception) -> list[int]:
     """Make `queue.<name>` raise `error` on its first `times` calls; returns the
     list its failures are counted in."""
-    real, failures = getattr(queue, name), []
+    real = getattr(queue, name)
+    failures: list[int] = []
 
     def call(*args: Any, **kwargs: Any) -> Any:
         if len(failures) < times:

@@ -939,7 +939,8 @@ async def test_an_error_never_stops_the_worker(
     service = Service(503)
     client = make(service, clock=Clock(T0))
     queue = client._engine.queue
-    real_next_due, failures = queue.next_due, []
+    real_next_due = queue.next_due
+    failures: list[int] = []
 
     def failing_once() -> float | None:
         if not failures:

@@ -5,7 +5,6 @@ the service only, and no duplicate event after a lost connection or a resync."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from tests.helpers import (
     TITLE_ID,
     XUID,
     achievement,
+    eventually,
     publish_config,
     running_service,
     title_config,
@@ -106,12 +106,18 @@ async def frames_until(
     manager: AchievementsManager, done: Callable[[list[ManagerEvent]], bool]
 ) -> list[ManagerEvent]:
     """Call do_work() once a "frame" until `done(events so far)`; fails after WAIT."""
-    deadline = time.monotonic() + WAIT
     events: list[ManagerEvent] = []
-    while not done(events):
-        assert time.monotonic() < deadline, [brief(e) for e in events]
-        await asyncio.sleep(0.005)
-        events += manager.do_work()
+
+    def frame() -> bool:
+        if done(events):
+            return True
+        events.extend(manager.do_work())
+        return False
+
+    try:
+        await eventually(frame, WAIT, what="the events")
+    except AssertionError:
+        raise AssertionError([brief(e) for e in events]) from None
     return events
 
 

@@ -31,6 +31,7 @@ from tests.helpers import (
     SCID,
     TITLE_ID,
     XUID,
+    eventually,
     free_socket,
     laurels,
     running_service,
@@ -78,16 +79,14 @@ def on_disk(queue: Path) -> bytes:
 async def wait_for_credential(queue: Path, url: str, xuid: str, seconds: float = 5.0) -> str:
     """The client fetches the credential in the background after an online success."""
     store = OfflineQueue(queue)
-    deadline = time.monotonic() + seconds
     try:
-        while time.monotonic() < deadline:
-            found = store.credential(service=url, sandbox=SANDBOX, title_id=TITLE_ID, xuid=xuid)
-            if found is not None:
-                return found
-            await asyncio.sleep(0.05)
+        return await eventually(
+            lambda: store.credential(service=url, sandbox=SANDBOX, title_id=TITLE_ID, xuid=xuid),
+            seconds,
+            what="a delivery credential stored",
+        )
     finally:
         store.close()
-    pytest.fail(f"no delivery credential stored within {seconds} s")
 
 
 # -- online ---------------------------------------------------------------------

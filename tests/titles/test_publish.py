@@ -3,10 +3,8 @@ immutable and per sandbox, a failed import changes nothing, icons are served."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from tests.helpers import (
     SCID,
     TITLE_ID,
     XUID,
+    answer,
     png_bytes,
     publish_config,
     running_service,
@@ -322,11 +321,10 @@ async def test_the_catalog_picks_up_a_later_version(db: Database, settings: Sett
 
         # Published by another connection, as `laurels config publish` would.
         await publish_config(db, renamed(title_config(3), "Renamed"))
-        deadline = time.monotonic() + 15
-        while True:
-            shown = (await list_page(client, token))["achievements"][0]
-            if shown["name"] == "Renamed":
-                break
-            assert time.monotonic() < deadline, f"still showing {shown['name']!r}"
-            await asyncio.sleep(0.05)
+        page = await answer(
+            lambda: list_page(client, token),
+            lambda page: page["achievements"][0]["name"] == "Renamed",
+            15,
+        )
+        shown = page["achievements"][0]
         assert shown["titleAssociations"][0]["version"] == "2"
