@@ -35,6 +35,7 @@ from laurels.sdk import (
 from laurels.sdk._delivery import Deliverer
 from laurels.sdk._policy import iso_time
 from tests.helpers import eventually
+from tests.helpers.queue import rows_on_disk
 
 BASE = "http://laurels.test"
 TITLE_ID = 1234
@@ -160,19 +161,6 @@ async def flush(client: Client, timeout: float) -> int:
     if isinstance(client, SyncAchievementsClient):
         return await asyncio.to_thread(client.flush, timeout)
     return await client.flush(timeout)
-
-
-def rows_on_disk(path: Path) -> dict[tuple[str, str], tuple[int, float]]:
-    conn = sqlite3.connect(path)
-    try:
-        return {
-            (xuid, aid): (percent, when)
-            for xuid, aid, percent, when in conn.execute(
-                "SELECT xuid, achievement_id, percent, time_achieved FROM pending"
-            )
-        }
-    finally:
-        conn.close()
 
 
 def preload(path: Path, items: list[tuple[str, str, int]], *, now: float = T0) -> OfflineQueue:

@@ -7,8 +7,6 @@ listening (connections are refused), so no other process can take it meanwhile."
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from tests.helpers import (
     serve_app,
     token_for,
 )
+from tests.helpers.queue import pending_rows
 from tests.helpers.sdk import ServiceDb, save_credentials
 
 SANDBOX = "DEV.1"
@@ -87,9 +86,7 @@ async def play_and_die(args: list[str], gate: asyncio.Semaphore, deadline: float
 
 
 def queued(queue: Path) -> dict[tuple[str, str], int]:
-    with contextlib.closing(sqlite3.connect(queue)) as conn:
-        rows = conn.execute("SELECT xuid, achievement_id, percent FROM pending").fetchall()
-    return {(str(x), str(a)): int(p) for x, a, p in rows}
+    return {(r.xuid, r.achievement_id): r.percent for r in pending_rows(queue)}
 
 
 @pytest.mark.slow

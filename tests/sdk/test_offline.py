@@ -11,10 +11,8 @@ the machine can take it before the service starts there."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import socket
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
@@ -37,6 +35,7 @@ from tests.helpers import (
     running_service,
     serve_app,
 )
+from tests.helpers.queue import pending_rows as queued
 from tests.helpers.sdk import ServiceDb, save_credentials
 
 SANDBOX = "DEV.1"
@@ -59,16 +58,6 @@ def client_for(
         queue_path=queue,
         clock=clock,
     )
-
-
-def queued(queue: Path) -> list[tuple[str, str, int, float]]:
-    """(xuid, achievement, percent, time achieved) of every pending row, read from
-    the file itself."""
-    with contextlib.closing(sqlite3.connect(queue)) as conn:
-        rows = conn.execute(
-            "SELECT xuid, achievement_id, percent, time_achieved FROM pending ORDER BY rowid"
-        ).fetchall()
-    return [(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]
 
 
 def on_disk(queue: Path) -> bytes:

@@ -20,11 +20,9 @@ refused) so that a test can be offline first and the service start there later.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
-import sqlite3
 import stat
 import sys
 import time
@@ -48,6 +46,7 @@ from tests.helpers import (
     laurels,
     serve_app,
 )
+from tests.helpers.queue import pending_rows, read_queue, stored_credential
 from tests.helpers.sdk import SANDBOX, ServiceDb
 
 SERVICE_ACHIEVEMENTS = 10
@@ -79,24 +78,13 @@ def client_for(url: str, token: str, queue: Path) -> AchievementsClient:
     )
 
 
-def table(queue: Path, query: str) -> list[tuple[object, ...]]:
-    with contextlib.closing(sqlite3.connect(queue)) as conn:
-        return [tuple(row) for row in conn.execute(query)]
-
-
 def pending(queue: Path) -> dict[tuple[str, str], float]:
     """(xuid, achievement) → the time the player earned it, read from the file."""
-    rows = table(queue, "SELECT xuid, achievement_id, time_achieved FROM pending")
-    return {(str(x), str(a)): float(t) for x, a, t in rows}  # type: ignore[arg-type]
+    return {(r.xuid, r.achievement_id): r.time_achieved for r in pending_rows(queue)}
 
 
 def stored_tokens(queue: Path) -> list[str]:
-    return [str(row[0]) for row in table(queue, "SELECT token FROM session_tokens")]
-
-
-def stored_credential(queue: Path, xuid: str = XUID) -> str | None:
-    rows = table(queue, f"SELECT credential FROM credentials WHERE xuid = '{xuid}'")
-    return None if not rows else str(rows[0][0])
+    return [str(row[0]) for row in read_queue(queue, "SELECT token FROM session_tokens")]
 
 
 async def sync(*args: str) -> str:

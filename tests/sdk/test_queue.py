@@ -22,6 +22,7 @@ from laurels.sdk._cli import main as sync_main
 from laurels.sdk._exceptions import QueueError
 from laurels.sdk._policy import Queued, coalesce
 from laurels.sdk._queue import LEASE_SECONDS, OfflineQueue
+from tests.helpers.queue import pending_row, rows_on_disk
 
 SERVICE = "http://127.0.0.1:8080"
 SANDBOX = "DEV.1"
@@ -77,33 +78,6 @@ def put(
         percent=percent,
         achieved_at=achieved_at,
     )
-
-
-def rows_on_disk(path: Path) -> dict[tuple[str, str], tuple[int, float]]:
-    """(xuid, id) -> (percent, time_achieved), read through a connection of our own."""
-    conn = sqlite3.connect(path)
-    try:
-        return {
-            (xuid, aid): (percent, when)
-            for xuid, aid, percent, when in conn.execute(
-                "SELECT xuid, achievement_id, percent, time_achieved FROM pending"
-            )
-        }
-    finally:
-        conn.close()
-
-
-def pending_row(path: Path, achievement_id: str, xuid: str = XUID) -> dict[str, Any]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    try:
-        row = conn.execute(
-            "SELECT * FROM pending WHERE xuid = ? AND achievement_id = ?", (xuid, achievement_id)
-        ).fetchone()
-        assert row is not None, f"no pending row for {xuid}/{achievement_id}"
-        return dict(row)
-    finally:
-        conn.close()
 
 
 # --- the file ----------------------------------------------------------------------
