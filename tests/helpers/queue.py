@@ -8,7 +8,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from tests.helpers.service import XUID
+from laurels.sdk import OfflineQueue
+from tests.helpers.service import SCID, TITLE_ID, XUID
 
 
 class PendingRow(NamedTuple):
@@ -50,3 +51,25 @@ def stored_credential(path: Path, xuid: str = XUID) -> str | None:
     """The delivery credential stored for `xuid`, if any."""
     rows = read_queue(path, "SELECT credential FROM credentials WHERE xuid = ?", (xuid,))
     return None if not rows else str(rows[0][0])
+
+
+def enqueue(
+    queue: OfflineQueue,
+    service: str,
+    achievement_id: str = "1",
+    percent: int = 100,
+    *,
+    xuid: str = XUID,
+    **extra: Any,
+) -> None:
+    """Queue an update of title 1234 (SCID) in DEV.1 as the client would."""
+    queue.enqueue(
+        service=service,
+        sandbox="DEV.1",
+        title_id=TITLE_ID,
+        scid=SCID,
+        xuid=xuid,
+        achievement_id=achievement_id,
+        percent=percent,
+        **extra,
+    )

@@ -14,6 +14,7 @@ import pytest
 from laurels.sdk import MockTransport, OfflineQueue, QueueError
 from laurels.sdk._agent import ERROR_PAUSE, POLL_SECONDS, error_pause, run_forever
 from tests.helpers import eventually
+from tests.helpers.queue import enqueue
 
 BASE = "http://laurels.test"
 SCID = "6a2e0100-0000-0000-0000-00005f1d2c3b"
@@ -31,18 +32,6 @@ class Service:
         body = json.loads(request.content)
         self.delivered += [item["id"] for item in body["achievements"]]
         return httpx.Response(200)
-
-
-def enqueue(queue: OfflineQueue, achievement_id: str) -> None:
-    queue.enqueue(
-        service=BASE,
-        sandbox="DEV.1",
-        title_id=1234,
-        scid=SCID,
-        xuid=XUID,
-        achievement_id=achievement_id,
-        percent=100,
-    )
 
 
 def fail(queue: OfflineQueue, name: str, times: int, error: Exception) -> list[int]:
@@ -66,7 +55,7 @@ def prepare(path: Path, *, later: float) -> OfflineQueue:
     (it failed a moment ago), and the player's delivery credential."""
     queue = OfflineQueue(path)
     for achievement_id in ("1", "2"):
-        enqueue(queue, achievement_id)
+        enqueue(queue, BASE, achievement_id)
     queue.save_credential(**PLAYER, credential="cred", expires_at="")
     first, second = sorted(queue.claim(force=True), key=lambda e: e.achievement_id)
     queue.retry([first], soft=0.0, hard=0.0, error="HTTP 503")

@@ -35,7 +35,7 @@ from laurels.sdk import (
 from laurels.sdk._delivery import Deliverer
 from laurels.sdk._policy import iso_time
 from tests.helpers import eventually
-from tests.helpers.queue import rows_on_disk
+from tests.helpers.queue import enqueue, rows_on_disk
 
 BASE = "http://laurels.test"
 TITLE_ID = 1234
@@ -168,15 +168,7 @@ def preload(path: Path, items: list[tuple[str, str, int]], *, now: float = T0) -
     with a delivery credential for each player."""
     queue = OfflineQueue(path, clock=Clock(now))
     for xuid, aid, percent in items:
-        queue.enqueue(
-            service=BASE,
-            sandbox=SANDBOX,
-            title_id=TITLE_ID,
-            scid=SCID,
-            xuid=xuid,
-            achievement_id=aid,
-            percent=percent,
-        )
+        enqueue(queue, BASE, aid, percent, xuid=xuid)
     for xuid in {x for x, _, _ in items}:
         queue.save_credential(
             service=BASE,
@@ -577,15 +569,7 @@ async def test_deliverer_settles_by_status(
 
 async def test_deliverer_without_a_credential_sends_nothing(queue_path: Path) -> None:
     queue = OfflineQueue(queue_path, clock=Clock(T0))
-    queue.enqueue(
-        service=BASE,
-        sandbox=SANDBOX,
-        title_id=TITLE_ID,
-        scid=SCID,
-        xuid=XUID,
-        achievement_id="1",
-        percent=100,
-    )
+    enqueue(queue, BASE)
     service = Service(200)
     async with httpx.AsyncClient(transport=MockTransport(service)) as http:
         assert await Deliverer(queue, http).run_once(force=True) == 0
@@ -1089,15 +1073,7 @@ async def test_a_stored_session_token_survives_a_credential_answer_not_the_servi
     queue_path: Path, status: int, body: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     queue = OfflineQueue(queue_path, clock=Clock(T0))
-    queue.enqueue(
-        service=BASE,
-        sandbox=SANDBOX,
-        title_id=TITLE_ID,
-        scid=SCID,
-        xuid=XUID,
-        achievement_id="1",
-        percent=100,
-    )
+    enqueue(queue, BASE)
     token = session_token()
     assert queue.save_session_token(**PLAYER, token=token, expires_at=T0 + 3600)
     network = CredentialAnswer(status, body, {"location": "http://portal.test/login"})
@@ -1118,15 +1094,7 @@ async def test_flush_does_not_wait_for_updates_nothing_can_deliver(
 ) -> None:
     queue = preload(queue_path, [(XUID, "1", 100), (XUID, "2", 100)])
     for aid in ("1", "2", "3"):  # a player with no credential and no stored token
-        queue.enqueue(
-            service=BASE,
-            sandbox=SANDBOX,
-            title_id=TITLE_ID,
-            scid=SCID,
-            xuid=OTHER_XUID,
-            achievement_id=aid,
-            percent=100,
-        )
+        enqueue(queue, BASE, aid, 100, xuid=OTHER_XUID)
     service = Service(200)
     client = make(service, kind, token=session_token(XUID), clock=Clock(T0))
     started = time.monotonic()

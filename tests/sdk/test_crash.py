@@ -24,6 +24,7 @@ from tests.helpers import (
     serve_app,
     token_for,
 )
+from tests.helpers.processes import first_line_then_kill
 from tests.helpers.queue import pending_rows
 from tests.helpers.sdk import ServiceDb, save_credentials
 
@@ -64,25 +65,7 @@ def plan() -> dict[tuple[str, str], int]:
 
 async def play_and_die(args: list[str], gate: asyncio.Semaphore, deadline: float) -> str:
     """Run one game; SIGKILL it the moment it prints its answer; return the answer."""
-    async with gate:
-        game = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            GAME,
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        assert game.stdout is not None
-        try:
-            line = await asyncio.wait_for(game.stdout.readline(), deadline - time.monotonic())
-        finally:
-            if game.returncode is None:
-                game.kill()
-            _, errors = await game.communicate()
-        answer = line.decode().strip()
-        assert answer, errors.decode()
-        return answer
+    return await first_line_then_kill(GAME, args, gate, deadline)
 
 
 def queued(queue: Path) -> dict[tuple[str, str], int]:

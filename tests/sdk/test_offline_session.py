@@ -24,7 +24,6 @@ import json
 import os
 import socket
 import stat
-import sys
 import time
 from pathlib import Path
 
@@ -46,6 +45,7 @@ from tests.helpers import (
     laurels,
     serve_app,
 )
+from tests.helpers.processes import first_line_then_kill
 from tests.helpers.queue import pending_rows, read_queue, stored_credential
 from tests.helpers.sdk import SANDBOX, ServiceDb
 
@@ -393,24 +393,7 @@ def plan() -> list[tuple[str, str]]:
 
 async def play_and_die(args: list[str], gate: asyncio.Semaphore, deadline: float) -> str:
     """Run one offline game; SIGKILL it the moment it says what became of its update."""
-    async with gate:
-        game = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            GAME,
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        assert game.stdout is not None
-        try:
-            line = await asyncio.wait_for(game.stdout.readline(), deadline - time.monotonic())
-        finally:
-            if game.returncode is None:
-                game.kill()
-            _, errors = await game.communicate()
-        assert line.strip(), errors.decode()
-        return line.decode().strip()
+    return await first_line_then_kill(GAME, args, gate, deadline)
 
 
 async def killed_games(

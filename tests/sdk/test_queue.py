@@ -22,7 +22,7 @@ from laurels.sdk._cli import main as sync_main
 from laurels.sdk._exceptions import QueueError
 from laurels.sdk._policy import Queued, coalesce
 from laurels.sdk._queue import LEASE_SECONDS, OfflineQueue
-from tests.helpers.queue import pending_row, rows_on_disk
+from tests.helpers.queue import enqueue, pending_row, rows_on_disk
 
 SERVICE = "http://127.0.0.1:8080"
 SANDBOX = "DEV.1"
@@ -363,15 +363,7 @@ def test_status_of_an_empty_queue(queue: OfflineQueue) -> None:
 
 def test_pending_count_per_service(queue: OfflineQueue) -> None:
     put(queue, "1")
-    queue.enqueue(
-        service="http://elsewhere:9000",
-        sandbox=SANDBOX,
-        title_id=TITLE_ID,
-        scid=SCID,
-        xuid=XUID,
-        achievement_id="1",
-        percent=10,
-    )
+    enqueue(queue, "http://elsewhere:9000", "1", 10)
     assert queue.pending_count() == 2
     assert queue.pending_count(SERVICE) == 1
     assert queue.pending_count("http://nowhere") == 0
@@ -524,16 +516,7 @@ def test_a_million_real_enqueues_stay_twenty_rows(path: Path) -> None:
 def test_a_retry_after_is_written_with_the_update(queue: OfflineQueue, clock: Clock) -> None:
     """A 429's Retry-After goes to disk in the same write as the update, so no
     deliverer can take the update in between and send it early."""
-    queue.enqueue(
-        service=SERVICE,
-        sandbox=SANDBOX,
-        title_id=TITLE_ID,
-        scid=SCID,
-        xuid=XUID,
-        achievement_id="1",
-        percent=100,
-        not_before=T0 + 3,
-    )
+    enqueue(queue, SERVICE, not_before=T0 + 3)
     clock.now = T0 + 2.9
     assert queue.claim(force=True) == []
     put(queue, "1", 50)  # a lower update coalesces and keeps the hold
