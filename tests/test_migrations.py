@@ -16,9 +16,11 @@ from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from laurels.db import Database
-from laurels.schema import HEAD, alembic_config, all_metadata
+from laurels.migrations import all_metadata
+from laurels.schema import HEAD, alembic_config
 from laurels.webhooks.tables import webhook_deliveries, webhook_endpoints
 from tests.helpers import pg_database, postgres_available
+from tests.helpers.databases import opened
 
 DATABASES = ["sqlite", "postgresql"]
 
@@ -37,11 +39,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 async def empty(empty_url: str) -> AsyncIterator[Database]:
-    db = Database(empty_url, pool_size=1)
-    try:
+    async with opened(empty_url, pool_size=1) as db:
         yield db
-    finally:
-        await db.dispose()
 
 
 async def migrate(db: Database, revision: str, *, down: bool = False) -> None:

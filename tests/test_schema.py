@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy import inspect
 
 from laurels.db import Database
-from laurels.schema import HEAD, all_metadata, is_current, script_head, upgrade
+from laurels.migrations import all_metadata
+from laurels.schema import HEAD, is_current, script_head, upgrade
 
 
 def test_head_matches_the_migrations() -> None:

@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from laurels.activity.service import ActivityReader
 from laurels.auth.credentials import RevocationList
 from laurels.auth.service import (
     SigningKey,
@@ -20,6 +21,7 @@ from laurels.auth.service import (
 )
 from laurels.db import Database
 from laurels.metrics import Metrics
+from laurels.progress import service as progress
 from laurels.progress.drivers import batch_store
 from laurels.progress.reads import Reader
 from laurels.progress.service import Applied
@@ -30,7 +32,7 @@ from laurels.realtime.hub import Hub
 from laurels.realtime.relay import OutboxRelay
 from laurels.schema import upgrade
 from laurels.settings import Settings
-from laurels.titles.catalog import Catalog
+from laurels.titles import Catalog
 from laurels.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ class Runtime:
     writer: GroupCommitWriter
     updater: Updater
     reader: Reader
+    # The activity feed and title history (reads progress through its face).
+    activity: ActivityReader
     verifier: TokenVerifier
     rate_limiter: RateLimiter
     # The newest signing key (delivery credentials are minted with it).
@@ -150,6 +154,7 @@ async def _start_components(stack: AsyncExitStack, db: Database, settings: Setti
             catalog, writer, max_items=settings.max_achievements_per_update, time_policy=time_policy
         ),
         reader=Reader(db, catalog, paging_key),
+        activity=ActivityReader(db, catalog, paging_key, progress=progress),
         paging_key=paging_key,
         metrics=metrics,
         hub=hub,

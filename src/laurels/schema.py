@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, MetaData, text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from laurels.db import Database, metadata
+from laurels.db import Database
 from laurels.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -22,18 +22,6 @@ HEAD = "0004"
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant: serializes concurrent upgrades of one PostgreSQL database.
 PG_LOCK_KEY = 0x1A0E15
-
-
-def all_metadata() -> MetaData:
-    """The MetaData with every feature's tables registered."""
-    from laurels.activity import tables as _activity  # noqa: F401
-    from laurels.auth import tables as _auth  # noqa: F401
-    from laurels.outbox import tables as _outbox  # noqa: F401
-    from laurels.progress import tables as _progress  # noqa: F401
-    from laurels.titles import tables as _titles  # noqa: F401
-    from laurels.webhooks import tables as _webhooks  # noqa: F401
-
-    return metadata
 
 
 def alembic_config() -> Config:

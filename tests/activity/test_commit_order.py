@@ -22,7 +22,7 @@ from laurels.activity.service import decode_walk, token_key
 from laurels.activity.tables import activity
 from laurels.db import Database
 from laurels.errors import BadRequest
-from laurels.progress import paging
+from laurels.wire import tokens as paging
 from laurels.wire.times import now_micros
 from tests.helpers import SCID, TITLE_ID, XUID, publish_config, start_serve, token_for, update_body
 from tests.helpers.activity import GAME, SIDE_ID, SIDE_SCID, Player

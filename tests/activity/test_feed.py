@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from laurels.progress.views import SECRET_NAME
+from laurels.titles import SECRET_NAME
 from laurels.wire.times import format_time, utcnow
 from tests.helpers import OTHER_XUID, SCID, TITLE_ID, token_for
 from tests.helpers.activity import (

@@ -2,8 +2,9 @@
 
 What other features use to write the feed, in their own transaction, is exported
 here (`feed_row`, `insert_statement`, `forget_player`); the reads are
-`activity.service`. This module imports nothing of another feature, so the update
-path can write the feed without importing the reads.
+`activity.service`. Activity imports no progress (progress writes the feed, so it
+sits above): the reads get the rarity counters and the titles played from the
+assembly (`service.ProgressReads`, which `laurels.progress.service` fulfils).
 """
 
 from laurels.activity.writing import feed_row, forget_player, insert_statement

@@ -10,11 +10,10 @@ from fastapi.responses import JSONResponse
 
 from laurels.activity.schemas import ActivityPage, TitleHistoryPage
 from laurels.activity.service import DEFAULT_PAGE, ActivityReader, PageQuery
-from laurels.progress.reads import MAX_PAGE
-from laurels.runtime import Runtime
-from laurels.web.auth import Authorized, authorized_errors
+from laurels.web.auth import Authorized, Caller, authorized_errors
 from laurels.web.params import ContinuationToken
 from laurels.web.rendering import render_context
+from laurels.wire.paging import MAX_PAGE
 
 router = APIRouter(tags=["activity"])
 
@@ -22,8 +21,10 @@ MaxItems = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"1..{MAX_PAGE}")
 TitleFilter = Annotated[int | None, Query(ge=1, le=0xFFFFFFFF, description="Only this title")]
 
 
-def _reader(rt: Runtime) -> ActivityReader:
-    return ActivityReader(rt.db, rt.catalog, rt.paging_key)
+def _reader(caller: Caller) -> ActivityReader:
+    """The feed's reader, built once by the runtime."""
+    reader: ActivityReader = caller.runtime.activity
+    return reader
 
 
 @router.get(
@@ -38,7 +39,7 @@ async def activity_feed(
 ) -> Response:
     """The player's unlocks, newest first: one item per unlock, ever."""
     query = PageQuery(maxItems, titleId, continuationToken or None)
-    page = await _reader(caller.runtime).feed(
+    page = await _reader(caller).feed(
         caller.principal, caller.xuid, query, lambda titles: render_context(request, list(titles))
     )
     return JSONResponse(page)
@@ -56,4 +57,4 @@ async def title_history(
 ) -> Response:
     """The titles the player played in the token's sandbox, most recently unlocked first."""
     query = PageQuery(maxItems, None, continuationToken or None)
-    return JSONResponse(await _reader(caller.runtime).history(caller.principal, caller.xuid, query))
+    return JSONResponse(await _reader(caller).history(caller.principal, caller.xuid, query))

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from laurels.progress.schemas import PagingInfo
+from laurels.wire.paging import PagingInfo
 
 
 class ActivityItem(BaseModel):

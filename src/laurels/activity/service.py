@@ -25,7 +25,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -42,16 +42,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from laurels.activity.tables import activity
 from laurels.db import Database
 from laurels.errors import BadRequest
-from laurels.progress import paging
-from laurels.progress.policy import rarity
-from laurels.progress.reads import may_read
-from laurels.progress.service import Stats, read_stats, read_titles_played
-from laurels.progress.views import SECRET_NAME, strings
-from laurels.titles.catalog import Catalog, PublishedTitle
-from laurels.titles.schemas import AchievementConfig
+from laurels.titles import (
+    SECRET_NAME,
+    AchievementConfig,
+    Catalog,
+    PublishedTitle,
+    localized_strings,
+)
 from laurels.wire.context import RenderContext
 from laurels.wire.principal import Principal
+from laurels.wire.rarity import rarity
 from laurels.wire.times import format_time, from_micros
+from laurels.wire.tokens import query_digest, seal, unseal
 
 DEFAULT_PAGE = 25
 DEFAULT_PLATFORM = "PC"
@@ -96,13 +98,13 @@ def token_key(paging_key: bytes) -> bytes:
 def encode_walk(walk: Walk, key: bytes) -> str:
     ceiling = walk.ceiling
     body = [walk.scope, list(ceiling.key), list(ceiling.running), list(walk.after)]
-    return paging.seal(json.dumps(body, separators=(",", ":")).encode(), key)
+    return seal(json.dumps(body, separators=(",", ":")).encode(), key)
 
 
 def decode_walk(token: str, key: bytes) -> Walk:
     """The walk a token carries; BadRequest when it was altered or is not ours."""
     try:
-        scope, top, running, after = json.loads(paging.unseal(token, key))
+        scope, top, running, after = json.loads(unseal(token, key))
         txid, row = top
         ceiling = Ceiling((int(txid), int(row)), tuple(int(x) for x in running))
         return Walk(str(scope), ceiling, tuple(after))
@@ -134,7 +136,9 @@ def reading_scope(principal: Principal, *, xuid: str, title_id: int | None) -> i
     """The one title a reader is held to, or None for every title of its sandbox.
     A player reads only its own feed, a game server any player's of its own title
     only; raises Forbidden otherwise (and always for a delivery credential)."""
-    may_read(principal, xuid=xuid, title_id=principal.title_id if title_id is None else title_id)
+    principal.require_read_access(
+        xuid=xuid, title_id=principal.title_id if title_id is None else title_id
+    )
     return principal.title_id if principal.kind == "server" else title_id
 
 
@@ -273,7 +277,7 @@ def feed_item(
     name, locked, unlocked, icon, gamerscore = row.achievement_id, "", "", None, 0
     if definition is not None:
         achievement = definition[1]
-        name, locked, unlocked = strings(achievement, ctx.locale)
+        name, locked, unlocked = localized_strings(achievement, ctx.locale)
         icon, gamerscore = ctx.media_url(achievement.icon), achievement.gamerscore
         if achievement.secret and not owner:
             name, unlocked, icon = SECRET_NAME, locked, None
@@ -339,13 +343,36 @@ class PageQuery:
 ContextFor = Callable[[Sequence[PublishedTitle]], RenderContext]
 
 
+class RarityCounts(Protocol):
+    def of(self, scid: str, achievement_id: str) -> tuple[int, int]:
+        """(unlocks of the achievement, players of the title) in one sandbox."""
+        ...
+
+
+class ProgressReads(Protocol):
+    """What the feed and the history read of players' progress, inside their own
+    read transaction. `laurels.progress.service` is one: the assembly hands it in,
+    so that activity, whose table the update path writes, never imports progress."""
+
+    async def read_stats(
+        self, conn: AsyncConnection, *, sandbox: str, scids: Sequence[str]
+    ) -> RarityCounts: ...
+
+    async def read_titles_played(
+        self, conn: AsyncConnection, *, sandbox: str, xuid: str, scid: str | None
+    ) -> dict[str, int]: ...
+
+
 class ActivityReader:
     """The feed and the history of spec/wire.md's players, for one principal."""
 
-    def __init__(self, db: Database, catalog: Catalog, paging_key: bytes) -> None:
+    def __init__(
+        self, db: Database, catalog: Catalog, paging_key: bytes, *, progress: ProgressReads
+    ) -> None:
         self._db = db
         self._catalog = catalog
         self._key = token_key(paging_key)
+        self._progress = progress
 
     async def feed(
         self, principal: Principal, xuid: str, query: PageQuery, context_for: ContextFor
@@ -353,7 +380,7 @@ class ActivityReader:
         """A page of the player's unlocks, newest first. Raises Forbidden when the
         principal may not read them, BadRequest for a token of another walk."""
         title_id = reading_scope(principal, xuid=xuid, title_id=query.title_id)
-        scope = paging.query_digest("activity", xuid, principal.sandbox, title_id)
+        scope = query_digest("activity", xuid, principal.sandbox, title_id)
         walk = resume(query.continuation_token, self._key, scope)
         async with self._db.read() as conn:
             ceiling = (
@@ -372,7 +399,7 @@ class ActivityReader:
             )
             page = rows[: query.max_items]
             scids = sorted({row.scid for row in page})
-            stats = await read_stats(conn, sandbox=principal.sandbox, scids=scids)
+            stats = await self._progress.read_stats(conn, sandbox=principal.sandbox, scids=scids)
         token = None
         if len(rows) > query.max_items:
             token = encode_walk(Walk(scope, ceiling, page[-1].key), self._key)
@@ -384,7 +411,7 @@ class ActivityReader:
         principal: Principal,
         xuid: str,
         rows: Sequence[ActivityRow],
-        stats: Stats,
+        stats: RarityCounts,
         context_for: ContextFor,
     ) -> list[dict[str, Any]]:
         definitions = {
@@ -427,7 +454,7 @@ class ActivityReader:
         recently unlocked first. Raises Forbidden when the principal may not read
         them, BadRequest for a token of another walk."""
         title_id = reading_scope(principal, xuid=xuid, title_id=None)
-        scope = paging.query_digest("history", xuid, principal.sandbox, title_id)
+        scope = query_digest("history", xuid, principal.sandbox, title_id)
         walk = resume(query.continuation_token, self._key, scope)
         only = await self._scid_of(principal.sandbox, title_id)
         if only == "":
@@ -459,7 +486,9 @@ class ActivityReader:
             unlocks = await read_unlocks(
                 conn, sandbox=sandbox, xuid=xuid, ceiling=ceiling, scid=scid
             )
-            touched = await read_titles_played(conn, sandbox=sandbox, xuid=xuid, scid=scid)
+            touched = await self._progress.read_titles_played(
+                conn, sandbox=sandbox, xuid=xuid, scid=scid
+            )
         return ceiling, unlocks, touched
 
     async def _ordered_titles(

@@ -52,7 +52,7 @@ from laurels.auth.service import ISSUER, SigningKey
 from laurels.auth.tables import delivery_credentials
 from laurels.db import Database
 from laurels.errors import Forbidden, NotFound, Unauthorized
-from laurels.titles.schemas import is_sandbox_name
+from laurels.titles import is_sandbox_name
 from laurels.wire.identifiers import parse_xuid
 from laurels.wire.principal import Principal
 from laurels.wire.times import format_time, from_micros

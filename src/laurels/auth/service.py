@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from laurels.auth.tables import signing_keys
 from laurels.db import Database
 from laurels.errors import ConfigurationError, Unauthorized
-from laurels.titles.schemas import is_sandbox_name
+from laurels.titles import is_sandbox_name
 from laurels.wire.identifiers import parse_xuid
 from laurels.wire.principal import Principal
 

@@ -4,7 +4,7 @@ passing a live connection; `alembic` on the command line works too, given a URL.
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from laurels.schema import all_metadata
+from laurels.migrations import all_metadata
 
 target_metadata = all_metadata()
 

@@ -12,16 +12,12 @@ HMAC-SHA256; any change to it is a 400.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 
-from laurels.errors import BadRequest
+from laurels.wire.tokens import b64, query_digest, seal, unb64, unseal
 
-MAC_BYTES = 16
+__all__ = ["Cursor", "TitleSnapshot", "decode", "encode", "query_digest"]
 
 
 @dataclass(frozen=True)
@@ -40,29 +36,17 @@ class Cursor:
     titles: tuple[TitleSnapshot, ...]
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _bitmap(positions: frozenset[int]) -> str:
     size = (max(positions) // 8 + 1) if positions else 0
     bits = bytearray(size)
     for position in positions:
         bits[position // 8] |= 1 << (position % 8)
-    return _b64(bytes(bits))
+    return b64(bytes(bits))
 
 
 def _positions(bitmap: str) -> frozenset[int]:
-    bits = _unb64(bitmap)
+    bits = unb64(bitmap)
     return frozenset(i * 8 + b for i, byte in enumerate(bits) for b in range(8) if byte >> b & 1)
-
-
-def query_digest(*parts: object) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
 def encode(cursor: Cursor, key: bytes) -> str:
@@ -77,26 +61,6 @@ def encode(cursor: Cursor, key: bytes) -> str:
         separators=(",", ":"),
     ).encode()
     return seal(body, key)
-
-
-def seal(body: bytes, key: bytes) -> str:
-    """`body` and its MAC under `key`, as a URL-safe token."""
-    mac = hmac.new(key, body, hashlib.sha256).digest()[:MAC_BYTES]
-    return _b64(body) + "." + _b64(mac)
-
-
-def unseal(token: str, key: bytes) -> bytes:
-    """The body of a token `seal` made with `key`; BadRequest when it was altered,
-    made with another key, or is not a token at all."""
-    try:
-        body_text, mac_text = token.split(".")
-        body, mac = _unb64(body_text), _unb64(mac_text)
-    except (ValueError, binascii.Error):
-        raise BadRequest("continuationToken is not valid") from None
-    expected = hmac.new(key, body, hashlib.sha256).digest()[:MAC_BYTES]
-    if not hmac.compare_digest(mac, expected):
-        raise BadRequest("continuationToken is not valid (altered or from another query)")
-    return body
 
 
 def decode(token: str, key: bytes) -> Cursor:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from laurels.errors import ResetRefused
-from laurels.titles.schemas import is_sandbox_name
+from laurels.titles import is_sandbox_name
+from laurels.wire.rarity import RARE_BELOW_PERCENT, rarity
 
-RARE_BELOW_PERCENT = 10.0
+__all__ = [
+    "RARE_BELOW_PERCENT",
+    "clamp_percent",
+    "effective_unlock_time",
+    "rarity",
+    "refuse_retail",
+]
 
 
 def clamp_percent(value: int) -> int:
@@ -26,12 +33,6 @@ def effective_unlock_time(
     if achieved_us < now_us - window_us:
         return now_us
     return min(achieved_us, now_us)
-
-
-def rarity(unlocks: int, players: int) -> tuple[str, float]:
-    """(category, percent of the sandbox's players of the title who unlocked it)."""
-    percent = 0.0 if players <= 0 else min(100.0, round(100.0 * unlocks / players, 2))
-    return ("Rare" if percent < RARE_BELOW_PERCENT else "Common"), percent
 
 
 def refuse_retail(sandbox: str) -> None:

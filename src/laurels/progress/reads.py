@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from laurels.db import Database
-from laurels.errors import BadRequest, Forbidden, NotFound
+from laurels.errors import BadRequest, NotFound
 from laurels.progress import paging
 from laurels.progress.service import Stats, read_progress, read_stats
 from laurels.progress.views import Progress, render
-from laurels.titles.catalog import Catalog, PublishedTitle
+from laurels.titles import Catalog, PublishedTitle
 from laurels.wire.context import RenderContext
+from laurels.wire.paging import MAX_PAGE
 from laurels.wire.principal import Principal
 
 ORDERS = {
@@ -21,7 +22,6 @@ ORDERS = {
     "unlocktime": "UnlockTime",
     "endingsoon": "EndingSoon",
 }
-MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -46,18 +46,6 @@ class ListQuery:
 
 
 Entry = tuple[PublishedTitle, int]
-
-
-def may_read(principal: Principal, *, xuid: str, title_id: int) -> None:
-    """A player reads their own achievements (any title of their sandbox); a game
-    server reads any player's achievements of its own title; a delivery credential
-    reads nothing (it may only post updates)."""
-    if principal.kind == "delivery":
-        raise Forbidden("a delivery credential may only post progress updates")
-    if principal.kind == "player" and xuid != principal.xuid:
-        raise Forbidden("a player token may only read its own player's achievements")
-    if principal.kind == "server" and title_id != principal.title_id:
-        raise Forbidden(f"this server credential is for title {principal.title_id}")
 
 
 def order_entries(
@@ -128,7 +116,7 @@ class Reader:
         self, principal: Principal, xuid: str, query: ListQuery, ctx: RenderContext
     ) -> dict[str, Any]:
         for title_id in query.title_ids:
-            may_read(principal, xuid=xuid, title_id=title_id)
+            principal.require_read_access(xuid=xuid, title_id=title_id)
         cursor = self._cursor(principal, xuid, query)
         titles = await self._titles(principal.sandbox, cursor, query.title_ids)
         rows, stats = await self._read(principal.sandbox, xuid, titles, query.possible_only)
@@ -190,7 +178,7 @@ class Reader:
         title = await self._catalog.by_scid(principal.sandbox, scid)
         if title is None:
             raise NotFound(f"no title with SCID {scid} in sandbox {principal.sandbox}")
-        may_read(principal, xuid=xuid, title_id=title.title_id)
+        principal.require_read_access(xuid=xuid, title_id=title.title_id)
         position = title.index.get(achievement_id)
         if position is None:
             raise NotFound(f"no achievement {achievement_id!r} in title {title.title_id}")

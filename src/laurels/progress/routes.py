@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from laurels.errors import BadRequest, Forbidden, LaurelsError, NotFound
 from laurels.progress.policy import refuse_retail
-from laurels.progress.reads import MAX_PAGE, ORDERS, ListQuery
+from laurels.progress.reads import ORDERS, ListQuery
 from laurels.progress.schemas import AchievementsPage
 from laurels.progress.service import reset_player
 from laurels.web.auth import AppRuntime, Authorized, authorize, authorized_errors
@@ -19,6 +19,7 @@ from laurels.web.body import read_body
 from laurels.web.params import ContinuationToken, ScidPath, XuidPath, any_case, scid_from_path
 from laurels.web.rendering import render_context
 from laurels.wire.identifiers import MAX_TITLE_ID, numeral_pattern
+from laurels.wire.paging import MAX_PAGE
 from laurels.wire.times import now_micros
 
 router = APIRouter(tags=["achievements"])

@@ -13,6 +13,7 @@ from laurels.wire.identifiers import (
     MAX_TITLE_ID,
     SCID_PATTERN,
 )
+from laurels.wire.paging import PagingInfo
 
 
 class UpdateItem(BaseModel):
@@ -139,11 +140,6 @@ class Achievement(BaseModel):
     deeplink: str
     isRevoked: bool
     rarity: Rarity
-
-
-class PagingInfo(BaseModel):
-    continuationToken: str | None
-    totalRecords: int
 
 
 class AchievementsPage(BaseModel):

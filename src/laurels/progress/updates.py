@@ -16,7 +16,7 @@ from laurels.progress.plan import ItemUpdate, UpdateRequest
 from laurels.progress.policy import clamp_percent, effective_unlock_time
 from laurels.progress.schemas import UpdateBody, UpdateItem
 from laurels.progress.writer import GroupCommitWriter
-from laurels.titles.catalog import Catalog, PublishedTitle
+from laurels.titles import Catalog, PublishedTitle
 from laurels.titles.service import field_path
 from laurels.wire.principal import Principal
 from laurels.wire.times import parse_time, to_micros

@@ -9,13 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from laurels.progress.policy import rarity
-from laurels.titles.catalog import PublishedTitle
-from laurels.titles.schemas import AchievementConfig, Reward
+from laurels.titles import SECRET_NAME, PublishedTitle, Reward, localized_strings
 from laurels.wire.context import RenderContext
+from laurels.wire.rarity import rarity
 from laurels.wire.times import NEVER, format_time, from_micros
-
-SECRET_NAME = "Secret achievement"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,25 +23,6 @@ class Progress:
     @property
     def unlocked(self) -> bool:
         return self.percent >= 100
-
-
-def strings(achievement: AchievementConfig, locale: str) -> tuple[str, str, str]:
-    localized = achievement.localized.get(locale)
-    if localized is None:
-        lowered = locale.lower()
-        localized = next(
-            (v for k, v in achievement.localized.items() if k.lower() == lowered), None
-        )
-    name, locked, unlocked = (
-        achievement.name,
-        achievement.lockedDescription,
-        achievement.description,
-    )
-    if localized is not None:
-        name = localized.name or name
-        locked = localized.lockedDescription or locked
-        unlocked = localized.description or unlocked
-    return name, locked, unlocked
 
 
 def _state(progress: Progress | None) -> str:
@@ -89,7 +67,7 @@ def render(
     achievement shows itself only to its owner (`owner`), once unlocked."""
     achievement = title.achievements[position]
     hidden = achievement.secret and not (owner and progress is not None and progress.unlocked)
-    name, locked, unlocked = strings(achievement, ctx.locale)
+    name, locked, unlocked = localized_strings(achievement, ctx.locale)
     icon = None if hidden else ctx.media_url(achievement.icon)
     category, percent = rarity(*stats)
     rewards = [_gamerscore(achievement.gamerscore)]

@@ -26,7 +26,7 @@ from laurels.progress.service import Stats, read_stats
 from laurels.realtime.hub import Connection, Hub, Subscription
 from laurels.realtime.protocol import NotificationResource, event_frame
 from laurels.realtime.render import notification_data, progress_data
-from laurels.titles.catalog import Catalog, PublishedTitle
+from laurels.titles import Catalog, PublishedTitle
 from laurels.wire.times import now_micros
 
 log = logging.getLogger(__name__)

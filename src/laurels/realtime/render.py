@@ -7,10 +7,9 @@ import json
 from typing import Any
 
 from laurels.outbox import OutboxEntry
-from laurels.progress.policy import rarity
-from laurels.progress.views import strings
-from laurels.titles.catalog import PublishedTitle
+from laurels.titles import PublishedTitle, localized_strings
 from laurels.wire.context import RenderContext
+from laurels.wire.rarity import rarity
 from laurels.wire.times import NEVER, format_time, from_micros
 
 
@@ -56,7 +55,7 @@ def notification_data(
     achievement = title.achievement(event.achievement_id)
     if achievement is None:
         return None
-    name, _, unlocked = strings(achievement, ctx.locale)
+    name, _, unlocked = localized_strings(achievement, ctx.locale)
     category, percent = rarity(*stats)
     extended = (
         f"{base.rstrip('/')}/users/xuid({event.xuid})/achievements/{event.scid}/{achievement.id}"

@@ -5,21 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Protocol
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from laurels.auth.service import TokenVerifier
 from laurels.errors import LaurelsError
-from laurels.realtime.hub import Connection
+from laurels.realtime.hub import Connection, Hub
 from laurels.realtime.protocol import (
     GOING_AWAY,
     POLICY_VIOLATION,
     SUBPROTOCOL,
     ProtocolError,
 )
+from laurels.realtime.relay import OutboxRelay
 from laurels.realtime.session import Session
-from laurels.runtime import Runtime
+from laurels.settings import Settings
+from laurels.titles import Catalog
 from laurels.web.auth import parse_authorization
 from laurels.web.errors import error_body
 from laurels.wire.context import context_for
@@ -29,6 +32,25 @@ router = APIRouter()
 # While the verifier still accepts a token past its `exp` (a leeway), look again this often.
 EXPIRY_RECHECK_SECONDS = 1.0
 TOKEN_EXPIRED = "token expired"
+
+
+class Runtime(Protocol):
+    """The parts of the process's runtime (`laurels.runtime.Runtime`) the socket uses."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def verifier(self) -> TokenVerifier: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def hub(self) -> Hub: ...
+
+    @property
+    def relay(self) -> OutboxRelay: ...
 
 
 def _authenticate(rt: Runtime, websocket: WebSocket) -> tuple[str, Principal] | None:

@@ -23,7 +23,7 @@ from laurels.realtime.protocol import (
     unsubscribed,
 )
 from laurels.realtime.relay import OutboxRelay
-from laurels.titles.catalog import Catalog
+from laurels.titles import Catalog
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,24 @@
-"""Titles and their achievement configuration: drafts, published versions, media."""
+"""Titles and their achievement configuration: drafts, published versions, media.
+
+Other features import this face (the published catalog and the configuration's
+shapes they read) or `titles.service` (importing and publishing configurations),
+nothing deeper."""
+
+from laurels.titles.catalog import Catalog, PublishedTitle
+from laurels.titles.schemas import (
+    SECRET_NAME,
+    AchievementConfig,
+    Reward,
+    is_sandbox_name,
+    localized_strings,
+)
+
+__all__ = [
+    "SECRET_NAME",
+    "AchievementConfig",
+    "Catalog",
+    "PublishedTitle",
+    "Reward",
+    "is_sandbox_name",
+    "localized_strings",
+]

@@ -21,6 +21,8 @@ from pydantic import (
 LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 SANDBOX = re.compile(r"^(RETAIL|DEV\.[A-Za-z0-9_-]{1,32})$")
 ESTIMATED_TIME = re.compile(r"^\d{2}:[0-5]\d:[0-5]\d$")
+# What a viewer sees instead of the name of a secret achievement still locked to them.
+SECRET_NAME = "Secret achievement"
 
 AchievementId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S+$")]
 Text44 = Annotated[str, StringConstraints(min_length=1, max_length=44)]
@@ -172,3 +174,24 @@ class ConfigFile(_Strict):
 
 def is_sandbox_name(name: str) -> bool:
     return bool(SANDBOX.match(name))
+
+
+def localized_strings(achievement: AchievementConfig, locale: str) -> tuple[str, str, str]:
+    """(name, locked description, unlocked description) in `locale` (matched
+    exactly, then case-insensitively), each falling back to the default language."""
+    localized = achievement.localized.get(locale)
+    if localized is None:
+        lowered = locale.lower()
+        localized = next(
+            (v for k, v in achievement.localized.items() if k.lower() == lowered), None
+        )
+    name, locked, unlocked = (
+        achievement.name,
+        achievement.lockedDescription,
+        achievement.description,
+    )
+    if localized is not None:
+        name = localized.name or name
+        locked = localized.lockedDescription or locked
+        unlocked = localized.description or unlocked
+    return name, locked, unlocked

@@ -9,12 +9,12 @@ unsupported `x-xbl-contract-version`, a path XUID that is not a uint64), then 42
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 
 from laurels.errors import BadRequest, Unauthorized
-from laurels.runtime import Runtime
+from laurels.settings import Settings
 from laurels.web.errors import error_responses
 from laurels.web.params import XuidPath
 from laurels.wire.identifiers import parse_xuid
@@ -31,13 +31,55 @@ def authorized_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return error_responses(*AUTHORIZED, *statuses)
 
 
-def runtime(request: Request) -> Runtime:
-    """The process's runtime, started by the app's lifespan."""
-    found: Runtime = request.app.state.runtime
+class TokenVerifier(Protocol):
+    def verify(self, token: str) -> Principal:
+        """Who the token speaks for; Unauthorized when it is refused."""
+        ...
+
+
+class RevocationCheck(Protocol):
+    def check(self, principal: Principal) -> None:
+        """Unauthorized when the delivery credential was revoked."""
+        ...
+
+
+class RateLimit(Protocol):
+    async def check(self, principal: Principal) -> None:
+        """RateLimited when the caller's bucket is empty."""
+        ...
+
+
+class Gate(Protocol):
+    """What `authorize` needs of the process's runtime. `laurels.runtime.Runtime` is
+    one; web stays below the features that the runtime assembles, so it names only
+    these parts."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def verifier(self) -> TokenVerifier: ...
+
+    @property
+    def revocations(self) -> RevocationCheck: ...
+
+    @property
+    def rate_limiter(self) -> RateLimit: ...
+
+
+def runtime(request: Request) -> Any:
+    """The process's runtime (`laurels.runtime.Runtime`), started by the app's
+    lifespan. Typed as Any here: each feature reads the parts it needs."""
+    return request.app.state.runtime
+
+
+def gate(request: Request) -> Gate:
+    """The parts of the process's runtime that `authorize` uses."""
+    found: Gate = runtime(request)
     return found
 
 
-AppRuntime = Annotated[Runtime, Depends(runtime)]
+AppRuntime = Annotated[Any, Depends(runtime)]
 
 
 def parse_authorization(header: str | None) -> str:
@@ -56,10 +98,11 @@ def parse_authorization(header: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """An authorized request: the runtime, who its token speaks for, and the player
-    its path names (canonical decimal XUID)."""
+    """An authorized request: the process's runtime (`laurels.runtime.Runtime`, which
+    web does not import), who its token speaks for, and the player its path names
+    (canonical decimal XUID)."""
 
-    runtime: Runtime
+    runtime: Any
     principal: Principal
     xuid: str
 
@@ -71,7 +114,7 @@ async def authorize(request: Request, xuid: XuidPath) -> Caller:
     The request is counted in the caller's own bucket (`ratelimit.bucket_for`: the
     token's player, or a server's title), never the path's player: a request that is
     then refused with 403 costs its caller, not the player it named."""
-    rt = runtime(request)
+    rt = gate(request)
     principal = rt.verifier.verify(parse_authorization(request.headers.get("authorization")))
     if principal.kind == "delivery":  # player and server tokens pay nothing here
         rt.revocations.check(principal)
@@ -83,7 +126,7 @@ async def authorize(request: Request, xuid: XuidPath) -> Caller:
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
     await rt.rate_limiter.check(principal)
-    return Caller(rt, principal, player)
+    return Caller(runtime(request), principal, player)
 
 
 Authorized = Annotated[Caller, Depends(authorize)]

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.db import Database
 from laurels.settings import Settings
-from laurels.titles.catalog import Catalog
+from laurels.titles import Catalog
 from laurels.webhooks import queue, service
 from laurels.webhooks.addresses import Resolver, resolve_host
 from laurels.webhooks.policy import RetryPolicy

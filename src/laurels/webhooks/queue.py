@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels import outbox
-from laurels.titles.catalog import PublishedTitle
+from laurels.titles import PublishedTitle
 from laurels.webhooks.policy import RetryPolicy, idempotency_key
 from laurels.webhooks.tables import webhook_attempts, webhook_deliveries, webhook_endpoints
 from laurels.webhooks.views import DELIVERED, FAILED, PENDING

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import BadRequest, Conflict, NotFound
+from laurels.titles import is_sandbox_name
 from laurels.titles import service as titles
-from laurels.titles.schemas import is_sandbox_name
 from laurels.webhooks.addresses import Resolver, public_addresses, resolve_host
 from laurels.webhooks.policy import (
     Target,
