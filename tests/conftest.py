@@ -33,6 +33,7 @@ from tests.helpers import (
     title_config,
     token_for,
 )
+from tests.helpers.databases import opened
 
 DATABASES = [
     d for d in os.environ.get("LAURELS_TEST_DATABASES", "sqlite,postgresql").split(",") if d
@@ -83,11 +84,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, pool_size=4)
-    try:
+    async with opened(database_url, pool_size=4) as database:
         yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture

@@ -7,10 +7,12 @@ import contextlib
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+
+from laurels.db import Database
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -55,3 +57,13 @@ def pg_database(template: str | None = None) -> Iterator[str]:
         yield pg_url(name)
     finally:
         drop_pg_database(name)
+
+
+@contextlib.asynccontextmanager
+async def opened(url: str, *, pool_size: int) -> AsyncIterator[Database]:
+    """The database at `url`, its connections closed on the way out."""
+    database = Database(url, pool_size=pool_size)
+    try:
+        yield database
+    finally:
+        await database.dispose()

@@ -37,6 +37,7 @@ from tests.helpers import (
     serve_app,
     token_for,
 )
+from tests.helpers.queue import enqueue
 from tests.helpers.sdk import ServiceDb, save_credentials
 
 SANDBOX = "DEV.1"
@@ -134,16 +135,7 @@ async def seed(queue: Path, url: str, db: Database, expected: dict[Key, int]) ->
     store = OfflineQueue(queue)
     earned = time.time() - 60
     for (player, achievement_id), percent in expected.items():
-        store.enqueue(
-            service=url,
-            sandbox=SANDBOX,
-            title_id=TITLE_ID,
-            scid=SCID,
-            xuid=player,
-            achievement_id=achievement_id,
-            percent=percent,
-            achieved_at=earned,
-        )
+        enqueue(store, url, achievement_id, percent, xuid=player, achieved_at=earned)
     tokens = {player: await token_for(db, xuid=player) for player in {x for x, _ in expected}}
     save_credentials(store, url, tokens)
     store.close()

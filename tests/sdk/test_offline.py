@@ -35,6 +35,7 @@ from tests.helpers import (
     running_service,
     serve_app,
 )
+from tests.helpers.queue import enqueue
 from tests.helpers.queue import pending_rows as queued
 from tests.helpers.sdk import ServiceDb, save_credentials
 
@@ -193,15 +194,7 @@ async def test_a_client_never_delivers_another_players_update_with_its_own_token
     queue = tmp_path / "queue.db"
     async with running_service(service.settings()) as url:
         store = OfflineQueue(queue)
-        store.enqueue(
-            service=url,
-            sandbox=SANDBOX,
-            title_id=TITLE_ID,
-            scid=SCID,
-            xuid=OTHER_XUID,
-            achievement_id="2",
-            percent=100,
-        )
+        enqueue(store, url, "2", 100, xuid=OTHER_XUID)
         # A player token stands in for B's delivery credential: the update route
         # accepts it, and the credential endpoint may not exist yet.
         save_credentials(store, url, {OTHER_XUID: await service.token(OTHER_XUID)})

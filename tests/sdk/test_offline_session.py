@@ -46,7 +46,7 @@ from tests.helpers import (
     serve_app,
 )
 from tests.helpers.processes import first_line_then_kill
-from tests.helpers.queue import pending_rows, read_queue, stored_credential
+from tests.helpers.queue import enqueue, pending_rows, read_queue, stored_credential
 from tests.helpers.sdk import SANDBOX, ServiceDb
 
 SERVICE_ACHIEVEMENTS = 10
@@ -231,15 +231,7 @@ async def test_a_token_that_says_nothing_is_tried_and_a_403_keeps_the_update(
     queue = OfflineQueue(tmp_path / "queue.db")
     base = "http://laurels.test"
     for player in (XUID, OTHER_XUID):
-        queue.enqueue(
-            service=base,
-            sandbox=SANDBOX,
-            title_id=TITLE_ID,
-            scid=SCID,
-            xuid=player,
-            achievement_id="1",
-            percent=100,
-        )
+        enqueue(queue, base, xuid=player)
     sent: list[tuple[str, str]] = []
 
     def answer(request: httpx.Request) -> httpx.Response:

@@ -17,6 +17,7 @@ from laurels.db import Database
 from laurels.webhooks.service import list_endpoints
 from laurels.webhooks.views import Endpoint
 from tests.helpers import laurels, laurels_many, publish_config, title_config
+from tests.helpers.databases import opened
 
 
 @pytest.fixture
@@ -28,11 +29,8 @@ def database_url(tmp_path: Path, sqlite_template: Path) -> str:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, pool_size=2)
-    try:
+    async with opened(database_url, pool_size=2) as database:
         yield database
-    finally:
-        await database.dispose()
 
 
 async def _endpoints(db: Database) -> list[Endpoint]:
