@@ -102,7 +102,7 @@ def served(
             process.stop()
 
 
-def _consistent(context: Any, case: schemathesis.Case) -> schemathesis.Case:
+def _consistent(context: Any, case: schemathesis.Case[Any]) -> schemathesis.Case[Any]:
     """Valid requests that OpenAPI cannot describe as such, made so.
 
     The update body must name the path's player and SCID, and the title that owns
@@ -122,12 +122,13 @@ def _consistent(context: Any, case: schemathesis.Case) -> schemathesis.Case:
     case.path_parameters = path
     if isinstance(case.body, dict) and "xuid" in path and "scid" in path:
         same_title = str(path["scid"]).lower() == SCID
+        body: dict[str, Any] = case.body
         case.body = {
-            **case.body,
+            **body,
             "userId": str(int(path["xuid"])),
             "serviceConfigId": path["scid"],
-            "titleId": TITLE_ID if same_title else int(case.body.get("titleId", 1)),
-            "achievements": [_integral(item) for item in case.body.get("achievements", [])],
+            "titleId": TITLE_ID if same_title else int(body.get("titleId", 1)),
+            "achievements": [_integral(item) for item in body.get("achievements", [])],
         }
     if case.query and "continuationToken" in case.query:
         case.query = {k: v for k, v in case.query.items() if k != "continuationToken"}
@@ -163,12 +164,12 @@ published = _published()
 @published.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_does_what_the_schema_says(
-    case: schemathesis.Case, served: Served, kind: str
+    case: schemathesis.Case[Any], served: Served, kind: str
 ) -> None:
     case.call_and_validate(base_url=served.url, headers=_credentials(case, served.tokens[kind]))
 
 
-def _credentials(case: schemathesis.Case, token: str) -> dict[str, str]:
+def _credentials(case: schemathesis.Case[Any], token: str) -> dict[str, str]:
     """The token, unless the case's headers were drawn invalid (such as without one)."""
     if case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER):
         return {}

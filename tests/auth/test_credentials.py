@@ -280,7 +280,7 @@ async def test_the_command_line_refuses_with_one_line(
 def test_only_this_service_issues_delivery_credentials() -> None:
     own = SigningKey("k1", Ed25519PrivateKey.generate())
     studio = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    trusted = {None: TrustedKey.of(studio.public_key())}
+    trusted: dict[str | None, TrustedKey] = {None: TrustedKey.of(studio.public_key())}
     verifier = TokenVerifier([own], trusted_keys=trusted, trusted_issuer=STUDIO)
     token = mint_delivery_token(
         own, credential_id="c1", xuid=XUID, title_id=TITLE_ID, sandbox="DEV.1", ttl_seconds=60

@@ -22,6 +22,7 @@ import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from websockets.typing import Subprotocol
 
 from laurels.auth.credentials import list_credentials
 from laurels.auth.service import (
@@ -383,7 +384,9 @@ async def handshake_status(api: Api, token: str) -> int:
     url = api.base_url.replace("http", "ws", 1) + "/connect"
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        async with websockets.connect(url, additional_headers=headers, subprotocols=[SUBPROTOCOL]):
+        async with websockets.connect(
+            url, additional_headers=headers, subprotocols=[Subprotocol(SUBPROTOCOL)]
+        ):
             return 101
     except websockets.InvalidStatus as refused:
         return refused.response.status_code

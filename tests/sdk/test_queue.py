@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -642,7 +643,7 @@ def test_every_failure_later_is_a_queue_error(queue: OfflineQueue, path: Path) -
     conn.execute("DROP TABLE pending")
     conn.execute("DROP TABLE dead_letters")
     conn.close()
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: put(queue, "2"),
         lambda: queue.claim(force=True),
         lambda: queue.delivered([entry]),

@@ -63,7 +63,7 @@ def unknown_top_level(config: dict[str, Any]) -> None:
     config["leaderboards"] = []
 
 
-def numeric_top_level_key(config: dict[str, Any]) -> None:
+def numeric_top_level_key(config: dict[Any, Any]) -> None:
     config[7] = "seven"
 
 
