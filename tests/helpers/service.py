@@ -170,7 +170,8 @@ def free_socket(port: int = 0) -> socket.socket:
 @contextlib.asynccontextmanager
 async def serve_app(app: Any, sock: socket.socket) -> AsyncIterator[None]:
     """`app` served by uvicorn on `sock` (bound) in this event loop; closes `sock`."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     await eventually(lambda: server.started or task.done(), 20, what="the service to start")
     if task.done():

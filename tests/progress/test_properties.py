@@ -53,7 +53,9 @@ def threaded_service(database_url: str) -> Iterator[tuple[str, str]]:
         database_url=database_url, rate_burst_requests=1_000_000, rate_sustained_requests=1_000_000
     )
     sock = free_socket()
-    server = uvicorn.Server(uvicorn.Config(create_app(quiet), log_level="warning"))
+    # Bounded shutdown: a service left running past its test outlives its database.
+    config = uvicorn.Config(create_app(quiet), log_level="warning", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     eventually_sync(lambda: server.started or not thread.is_alive(), 20, what="the service")
@@ -64,6 +66,7 @@ def threaded_service(database_url: str) -> Iterator[tuple[str, str]]:
         server.should_exit = True
         thread.join(20)
         sock.close()
+        assert not thread.is_alive(), "the service did not stop within 20 s"
 
 
 values = st.one_of(
