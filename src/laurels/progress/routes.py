@@ -14,7 +14,7 @@ from laurels.progress.policy import refuse_retail
 from laurels.progress.reads import ORDERS, ListQuery
 from laurels.progress.schemas import AchievementsPage
 from laurels.progress.service import reset_player
-from laurels.web.auth import AppRuntime, Authorized, authorize, authorized_errors
+from laurels.web.auth import Authorized, authorize, authorized_errors, runtime
 from laurels.web.body import read_body
 from laurels.web.params import ContinuationToken, ScidPath, XuidPath, any_case, scid_from_path
 from laurels.web.rendering import render_context
@@ -48,13 +48,14 @@ ORDER = re.compile("^(?:" + "|".join(any_case(order) for order in ORDERS.values(
         }
     },
 )
-async def update_achievements(
-    request: Request, rt: AppRuntime, xuid: XuidPath, scid: ScidPath
-) -> Response:
+async def update_achievements(request: Request, xuid: XuidPath, scid: ScidPath) -> Response:
     """Raise progress of 1..N achievements; 200 if any changed, 304 if none did.
 
     Authorized inside (not as a dependency) so that every answer, refusals of the
-    token included, is counted in the update metrics."""
+    token included, is counted in the update metrics; and no dependency at all on
+    the hottest route (a plain function dependency runs in a thread pool: about
+    20 % of its throughput on SQLite)."""
+    rt = runtime(request)
     metrics = rt.metrics
     try:
         caller = await authorize(request, xuid)

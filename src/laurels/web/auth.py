@@ -79,9 +79,6 @@ def gate(request: Request) -> Gate:
     return found
 
 
-AppRuntime = Annotated[Any, Depends(runtime)]
-
-
 def parse_authorization(header: str | None) -> str:
     """The token of an `Authorization` header: `Bearer <t>` or `XBL3.0 x=<hash>;<t>`."""
     if not header:
