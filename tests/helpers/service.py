@@ -55,10 +55,21 @@ def title_config(
     kind: str = "title-managed",
     extra: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """A title of `count` achievements (ids "1".."count"), then `extra`. An event-based
+    one has one event, `Progress` (measurement `count`), one sum stat of it, `Count`,
+    and achievement n requires Count >= n."""
+    config: dict[str, Any] = {
         "title": {"id": title_id, "name": "Test Game", "scid": scid, "kind": kind},
         "achievements": [achievement(n) for n in range(1, count + 1)] + (extra or []),
     }
+    if kind == "event-based":
+        config["events"] = [{"name": "Progress", "measurements": ["count"]}]
+        config["stats"] = [
+            {"name": "Count", "event": "Progress", "measurement": "count", "aggregate": "sum"}
+        ]
+        for n, entry in enumerate(config["achievements"], start=1):
+            entry.setdefault("requirements", [{"stat": "Count", "target": n}])
+    return config
 
 
 async def publish_config(

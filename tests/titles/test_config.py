@@ -239,6 +239,338 @@ def test_a_broken_file_names_the_field(change: Change, expected: str) -> None:
     assert problems_of(config) == [expected]
 
 
+# --- event-based titles (spec/events.md) --------------------------------------------
+# The base: title_config(5, kind="event-based"): events [Progress (measurement count)],
+# stats [Count: sum of Progress.count], achievement n requires Count >= n.
+
+
+def event_setting(index: int, **values: Any) -> Change:
+    def change(config: dict[str, Any]) -> None:
+        config["events"][index].update(values)
+
+    return change
+
+
+def stat_setting(index: int, **values: Any) -> Change:
+    def change(config: dict[str, Any]) -> None:
+        config["stats"][index].update(values)
+
+    return change
+
+
+def added(section: str, item: dict[str, Any]) -> Change:
+    def change(config: dict[str, Any]) -> None:
+        config[section].append(item)
+
+    return change
+
+
+def without(section: str, index: int, key: str) -> Change:
+    def change(config: dict[str, Any]) -> None:
+        del config[section][index][key]
+
+    return change
+
+
+def requires(*stats: str, target: Any = 1) -> list[dict[str, Any]]:
+    return [{"stat": stat, "target": target} for stat in stats]
+
+
+NAME_RULE = "must be a letter then letters, digits or _ (at most 64 characters)"
+SERVER_ONLY = "not on an event-based title: declare its events sentBy: server"
+
+BROKEN_EVENT_BASED: list[Any] = [
+    pytest.param(event_setting(0, name="1st"), f"events[0].name: {NAME_RULE}", id="event-digit"),
+    pytest.param(
+        event_setting(0, name="E" * 65), f"events[0].name: {NAME_RULE}", id="event-name-65"
+    ),
+    pytest.param(
+        event_setting(0, name="Enemy-Defeated"), f"events[0].name: {NAME_RULE}", id="event-dash"
+    ),
+    pytest.param(without("events", 0, "name"), "events[0].name: is required", id="event-no-name"),
+    pytest.param(
+        added("events", {"name": "Progress"}),
+        "events[1].name: 'Progress' is already the name of events[0]",
+        id="duplicate-event",
+    ),
+    pytest.param(
+        event_setting(0, dimensions=[f"d{i}" for i in range(21)]),
+        "events[0].dimensions: must have at most 20 items",
+        id="dimensions-21",
+    ),
+    pytest.param(
+        event_setting(0, measurements=[f"m{i}" for i in range(21)]),
+        "events[0].measurements: must have at most 20 items",
+        id="measurements-21",
+    ),
+    pytest.param(
+        event_setting(0, dimensions=["weapon", "game mode"]),
+        f"events[0].dimensions[1]: {NAME_RULE}",
+        id="dimension-name",
+    ),
+    pytest.param(
+        event_setting(0, measurements=["count", 7]),
+        "events[0].measurements[1]: must be a string",
+        id="measurement-number",
+    ),
+    pytest.param(
+        event_setting(0, dimensions=["weapon", "mode", "weapon"]),
+        "events[0].dimensions[2]: 'weapon' is already dimensions[0]",
+        id="duplicate-dimension",
+    ),
+    pytest.param(
+        event_setting(0, measurements=["count", "count"]),
+        "events[0].measurements[1]: 'count' is already measurements[0]",
+        id="duplicate-measurement",
+    ),
+    pytest.param(
+        event_setting(0, dimensions=["count"]),
+        "events[0].measurements[0]: 'count' is already dimensions[0]",
+        id="measurement-named-as-dimension",
+    ),
+    pytest.param(
+        event_setting(0, sentBy="player"),
+        "events[0].sentBy: must be one of 'client' or 'server'",
+        id="sent-by",
+    ),
+    pytest.param(
+        event_setting(0, fields=[]), "events[0].fields: is not a known field", id="event-field"
+    ),
+    pytest.param(stat_setting(0, name="_x"), f"stats[0].name: {NAME_RULE}", id="stat-name"),
+    pytest.param(
+        added("stats", {"name": "Count", "event": "Progress", "aggregate": "max"}),
+        "stats[1].name: 'Count' is already the name of stats[0]",
+        id="duplicate-stat",
+    ),
+    pytest.param(stat_setting(0, event="Foo"), "stats[0].event: no event 'Foo'", id="no-event"),
+    pytest.param(without("stats", 0, "event"), "stats[0].event: is required", id="stat-no-event"),
+    pytest.param(
+        stat_setting(0, measurement="damage"),
+        "stats[0].measurement: event 'Progress' has no measurement 'damage'",
+        id="no-measurement",
+    ),
+    pytest.param(
+        stat_setting(0, aggregate="avg"),
+        "stats[0].aggregate: must be one of 'sum', 'min' or 'max'",
+        id="aggregate",
+    ),
+    pytest.param(
+        without("stats", 0, "aggregate"), "stats[0].aggregate: is required", id="no-aggregate"
+    ),
+    pytest.param(
+        stat_setting(0, where={"difficulty": "Hard"}),
+        "stats[0].where.difficulty: event 'Progress' has no dimension 'difficulty'",
+        id="where-unknown-dimension",
+    ),
+    pytest.param(
+        stat_setting(0, where={"count": 1}),
+        "stats[0].where.count: must be a string",
+        id="where-not-a-string",
+    ),
+    pytest.param(
+        stat_setting(0, where={"game mode": "Hard"}),
+        f"stats[0].where.game mode: the name {NAME_RULE}",
+        id="where-bad-name",
+    ),
+    pytest.param(
+        stat_setting(0, maxChange=0),
+        "stats[0].maxChange: must be 1..9223372036854775807",
+        id="max-change-0",
+    ),
+    pytest.param(
+        stat_setting(0, maxChange=2**63),
+        "stats[0].maxChange: must be 1..9223372036854775807",
+        id="max-change-2**63",
+    ),
+    pytest.param(
+        stat_setting(0, maxChange=1.5),
+        "stats[0].maxChange: must be a whole number",
+        id="max-change-float",
+    ),
+    pytest.param(
+        stat_setting(0, aggregate="max", maxChange=10),
+        "stats[0].maxChange: only a sum stat has a maxChange (this one is max)",
+        id="max-change-on-max",
+    ),
+    pytest.param(
+        stat_setting(0, aggregate="min", maxChange=10),
+        "stats[0].maxChange: only a sum stat has a maxChange (this one is min)",
+        id="max-change-on-min",
+    ),
+    pytest.param(
+        stat_setting(0, unit="kills"), "stats[0].unit: is not a known field", id="stat-field"
+    ),
+    pytest.param(
+        setting(0, "requirements", []),
+        "achievements[0].requirements: is required on an event-based title (1..5 stats to reach)",
+        id="no-requirements",
+    ),
+    pytest.param(
+        without("achievements", 3, "requirements"),
+        "achievements[3].requirements: is required on an event-based title (1..5 stats to reach)",
+        id="missing-requirements",
+    ),
+    pytest.param(
+        setting(0, "requirements", requires(*"ABCDEF")),
+        "achievements[0].requirements: must have at most 5 items",
+        id="six-requirements",
+    ),
+    pytest.param(
+        setting(1, "requirements", requires("X")),
+        "achievements[1].requirements[0].stat: no stat 'X'",
+        id="no-stat",
+    ),
+    pytest.param(
+        setting(1, "requirements", requires("Count", "Count")),
+        "achievements[1].requirements[1].stat: 'Count' is already required by requirements[0]",
+        id="duplicate-requirement",
+    ),
+    pytest.param(
+        setting(2, "requirements", requires("Count", target=2**63)),
+        "achievements[2].requirements[0].target: must be a 64-bit integer",
+        id="target-2**63",
+    ),
+    pytest.param(
+        setting(2, "requirements", requires("Count", target=-(2**63) - 1)),
+        "achievements[2].requirements[0].target: must be a 64-bit integer",
+        id="target-below-int64",
+    ),
+    pytest.param(
+        setting(2, "requirements", requires("Count", target="100")),
+        "achievements[2].requirements[0].target: must be a whole number",
+        id="target-string",
+    ),
+    pytest.param(
+        setting(2, "requirements", [{"stat": "Count"}]),
+        "achievements[2].requirements[0].target: is required",
+        id="target-missing",
+    ),
+    pytest.param(
+        setting(2, "requirements", [{"stat": "Count", "target": 1, "operator": "max"}]),
+        "achievements[2].requirements[0].operator: is not a known field",
+        id="requirement-field",
+    ),
+    pytest.param(
+        setting(4, "serverOnly", True),
+        f"achievements[4].serverOnly: {SERVER_ONLY}",
+        id="server-only",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), BROKEN_EVENT_BASED)
+def test_a_broken_event_based_file_names_the_field(change: Change, expected: str) -> None:
+    config = title_config(5, kind="event-based")
+    change(config)
+    assert problems_of(config) == [expected]
+
+
+def test_a_title_managed_title_has_no_events_stats_or_requirements() -> None:
+    config = title_config(2, kind="event-based")
+    config["title"]["kind"] = "title-managed"
+    assert problems_of(config) == [
+        "events: only an event-based title has events",
+        "stats: only an event-based title has stats",
+        "achievements[0].requirements: only an event-based title's achievements have requirements",
+        "achievements[1].requirements: only an event-based title's achievements have requirements",
+    ]
+
+
+def test_every_reference_error_of_an_event_based_file_is_reported() -> None:
+    config = title_config(3, kind="event-based")
+    config["stats"] += [
+        {"name": "Ghost", "event": "Nothing", "aggregate": "sum"},
+        {"name": "Kills", "event": "Progress", "measurement": "kills", "aggregate": "max"},
+    ]
+    config["achievements"][0]["requirements"] = requires("Count", "Deaths")
+    config["achievements"][1]["serverOnly"] = True
+    del config["achievements"][2]["requirements"]
+    assert problems_of(config) == [
+        f"achievements[1].serverOnly: {SERVER_ONLY}",
+        "achievements[2].requirements: is required on an event-based title (1..5 stats to reach)",
+        "stats[1].event: no event 'Nothing'",
+        "stats[2].measurement: event 'Progress' has no measurement 'kills'",
+        "achievements[0].requirements[1].stat: no stat 'Deaths'",
+    ]
+
+
+def test_a_written_event_based_file_with_the_spec_layout_reads(tmp_path: Path) -> None:
+    (tmp_path / "game.yaml").write_text(EVENT_BASED_YAML, encoding="utf-8")
+    config = read_config_file(tmp_path / "game.yaml")
+    assert config.title.kind == "event-based"
+    event, boss = config.events
+    assert (boss.dimensions, boss.measurements, boss.sentBy) == ([], [], "server")
+    assert (event.name, event.dimensions, event.measurements, event.sentBy) == (
+        "EnemyDefeated",
+        ["weapon", "difficulty"],
+        ["count", "damage"],
+        "client",
+    )
+    hard, sword = config.stats
+    assert (hard.measurement, hard.aggregate, hard.where, hard.maxChange) == (
+        "count",
+        "sum",
+        {"difficulty": "Hard"},
+        100,
+    )
+    assert (sword.measurement, sword.aggregate, sword.where, sword.maxChange) == (
+        None,
+        "max",
+        {"weapon": "Sword"},
+        None,
+    )
+    century, minimal = config.achievements
+    assert [(r.stat, r.target) for r in century.requirements] == [("EnemiesDefeated", 100)]
+    assert [(r.stat, r.target) for r in minimal.requirements] == [
+        ("EnemiesDefeated", -(2**63)),
+        ("SwordBest", 2**63 - 1),
+    ]
+
+
+EVENT_BASED_YAML = f"""
+title:
+  id: 1234
+  name: My Game
+  scid: {SCID}
+  defaultLocale: en-US
+  kind: event-based
+events:
+  - name: EnemyDefeated
+    dimensions: [weapon, difficulty]
+    measurements: [count, damage]
+  - name: BossDefeated
+    sentBy: server
+stats:
+  - name: EnemiesDefeated
+    event: EnemyDefeated
+    measurement: count
+    aggregate: sum
+    where: {{difficulty: Hard}}
+    maxChange: 100
+  - name: SwordBest
+    event: EnemyDefeated
+    aggregate: max
+    where: {{weapon: Sword}}
+achievements:
+  - id: "10"
+    name: Century
+    lockedDescription: Defeat 100 enemies on Hard.
+    description: You defeated 100 enemies on Hard.
+    gamerscore: 50
+    requirements:
+      - stat: EnemiesDefeated
+        target: 100
+  - id: "11"
+    name: Extremes
+    lockedDescription: Reach both ends.
+    description: You reached both ends.
+    gamerscore: 5
+    requirements:
+      - {{stat: EnemiesDefeated, target: -9223372036854775808}}
+      - {{stat: SwordBest, target: 9223372036854775807}}
+"""
+
+
 def test_a_challenge_without_time_window_names_the_missing_field() -> None:
     config = title_config(5)
     config["achievements"][0]["type"] = "Challenge"
@@ -374,12 +706,8 @@ def test_a_full_file_keeps_every_field() -> None:
     first, weekly = dumped["achievements"]
     expected_first = copy.deepcopy(FULL["achievements"][0])
     expected_first["rewards"][1]["value"] = ""
-    assert {**first, "type": "Persistent", "productId": "", "platforms": []} == {
-        **expected_first,
-        "type": "Persistent",
-        "productId": "",
-        "platforms": [],
-    }
+    defaults = {"type": "Persistent", "productId": "", "platforms": [], "requirements": []}
+    assert {**first, **defaults} == {**expected_first, **defaults}
     assert weekly["timeWindow"] == FULL["achievements"][1]["timeWindow"]
     assert weekly["platforms"] == ["Durango", "Scarlett"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from laurels.db import Database
 from laurels.errors import InvalidConfig
 from laurels.settings import Settings
 from laurels.titles import service as titles
+from laurels.titles.catalog import PublishedTitle
 from laurels.titles.tables import config_versions, media, title_drafts
 from laurels.titles.tables import titles as titles_table
 from laurels.wire.times import now_micros
@@ -26,6 +28,7 @@ from tests.helpers import (
     SCID,
     TITLE_ID,
     XUID,
+    achievement,
     answer,
     png_bytes,
     publish_config,
@@ -245,7 +248,7 @@ async def test_export_round_trips_to_the_draft(db: Database, tmp_path: Path) -> 
     stored = await draft(db)
 
     reparsed = titles.parse_config(yaml.safe_load(exported))
-    assert reparsed.model_dump(mode="json") == stored
+    assert titles.draft_document(reparsed) == stored
     icon = reparsed.achievements[0].icon
     assert icon == f"media:{hashlib.sha256(png_bytes(1)).hexdigest()}"
     assert reparsed.achievements[0].rewards[1].image == (
@@ -328,3 +331,220 @@ async def test_the_catalog_picks_up_a_later_version(db: Database, settings: Sett
         )
         shown = page["achievements"][0]
         assert shown["titleAssociations"][0]["version"] == "2"
+
+
+# --- event-based titles: what a later version may change (spec/events.md) ----------
+
+MEANING = "a published stat's meaning never changes (add a new stat instead)"
+
+
+def event_based() -> dict[str, Any]:
+    """title_config's event-based title, its event with a dimension and a second
+    measurement, and a second event, so a stat may be pointed elsewhere."""
+    config = title_config(3, kind="event-based")
+    config["events"][0].update(dimensions=["mode"], measurements=["count", "damage"])
+    config["events"].append({"name": "Other", "dimensions": ["mode"], "measurements": ["count"]})
+    config["stats"][0]["where"] = {"mode": "Story"}
+    return config
+
+
+def stat_changed(**values: Any) -> dict[str, Any]:
+    config = event_based()
+    config["stats"][0].update(values)
+    return config
+
+
+@pytest.mark.parametrize(
+    ("changed", "expected"),
+    [
+        pytest.param(
+            stat_changed(event="Other"),
+            f"stats[0].event: stat 'Count' is published in DEV.1 with event 'Progress'; {MEANING}",
+            id="event",
+        ),
+        pytest.param(
+            stat_changed(measurement="damage"),
+            "stats[0].measurement: stat 'Count' is published in DEV.1 with measurement "
+            f"'count'; {MEANING}",
+            id="measurement",
+        ),
+        pytest.param(
+            stat_changed(measurement=None),
+            "stats[0].measurement: stat 'Count' is published in DEV.1 with measurement "
+            f"'count'; {MEANING}",
+            id="measurement-omitted",
+        ),
+        pytest.param(
+            stat_changed(aggregate="max"),
+            "stats[0].aggregate: stat 'Count' is published in DEV.1 with aggregate "
+            f"'sum'; {MEANING}",
+            id="aggregate",
+        ),
+        pytest.param(
+            stat_changed(where={"mode": "Hard"}),
+            "stats[0].where: stat 'Count' is published in DEV.1 with where "
+            f"{{'mode': 'Story'}}; {MEANING}",
+            id="where-value",
+        ),
+        pytest.param(
+            stat_changed(where={}),
+            "stats[0].where: stat 'Count' is published in DEV.1 with where "
+            f"{{'mode': 'Story'}}; {MEANING}",
+            id="where-removed",
+        ),
+    ],
+)
+async def test_a_published_stat_keeps_its_meaning(
+    db: Database, changed: dict[str, Any], expected: str
+) -> None:
+    await import_config(db, event_based())
+    await publish(db)
+    version_1 = await stored_version(db, "DEV.1", 1)
+    await import_config(db, changed)  # a draft may say anything valid
+    with pytest.raises(InvalidConfig) as caught:
+        await publish(db)
+    assert caught.value.problems == [expected]
+    async with db.read() as conn:
+        assert await titles.latest_versions(conn) == {("DEV.1", TITLE_ID): 1}
+    assert await stored_version(db, "DEV.1", 1) == version_1
+    assert (await publish(db, "DEV.2")).version == 1  # a sandbox with nothing published
+
+
+async def test_a_published_stat_is_never_removed(db: Database) -> None:
+    config = event_based()
+    config["stats"].insert(0, {"name": "Best", "event": "Progress", "aggregate": "max"})
+    await import_config(db, config)
+    await publish(db)
+    await import_config(db, event_based())  # the same file without Best
+    with pytest.raises(InvalidConfig) as caught:
+        await publish(db)
+    assert caught.value.problems == [
+        "stats: stat 'Best' is published in DEV.1; a published stat is never removed"
+    ]
+
+
+async def test_a_moved_stat_is_found_by_its_name(db: Database) -> None:
+    config = event_based()
+    await import_config(db, config)
+    await publish(db)
+    config["stats"].insert(0, {"name": "Best", "event": "Progress", "aggregate": "min"})
+    config["stats"][1]["aggregate"] = "max"
+    await import_config(db, config)
+    with pytest.raises(InvalidConfig) as caught:
+        await publish(db)
+    assert caught.value.problems == [
+        f"stats[1].aggregate: stat 'Count' is published in DEV.1 with aggregate 'sum'; {MEANING}"
+    ]
+
+
+async def test_a_later_version_may_add_and_reword(db: Database) -> None:
+    await import_config(db, event_based())
+    await publish(db)
+    config = event_based()
+    config["events"][0].update(dimensions=["mode", "weapon"], sentBy="server")
+    config["events"].append({"name": "Found", "dimensions": ["item"]})
+    config["stats"][0]["maxChange"] = 10  # a limit, not a meaning
+    config["stats"].append(
+        {"name": "Swords", "event": "Found", "aggregate": "sum", "where": {"item": "Sword"}}
+    )
+    config["achievements"][0].update(name="Renamed", description="Reworded.", gamerscore=20)
+    config["achievements"][1]["requirements"] = [
+        {"stat": "Count", "target": 500},
+        {"stat": "Swords", "target": 2},
+    ]
+    config["achievements"].append(
+        {**achievement(4), "requirements": [{"stat": "Swords", "target": 1}]}
+    )
+    await import_config(db, config)
+    assert (await publish(db)).version == 2
+    published = json.loads(await stored_version(db, "DEV.1", 2))
+    assert [stat["name"] for stat in published["stats"]] == ["Count", "Swords"]
+    assert published["achievements"][0]["name"] == "Renamed"
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [("title-managed", "event-based"), ("event-based", "title-managed")],
+)
+async def test_a_title_keeps_its_kind(db: Database, first: str, then: str) -> None:
+    await import_config(db, title_config(2, kind=first))
+    await publish(db)
+    await import_config(db, title_config(2, kind=then))
+    with pytest.raises(InvalidConfig) as caught:
+        await publish(db)
+    problems = caught.value.problems
+    assert problems[0] == (
+        f"title.kind: the title is published in DEV.1 as {first}; a title's kind never changes"
+    )
+    # Turning event-based into title-managed also drops the published stat.
+    assert problems[1:] == (
+        ["stats: stat 'Count' is published in DEV.1; a published stat is never removed"]
+        if first == "event-based"
+        else []
+    )
+    async with db.read() as conn:
+        assert await titles.latest_versions(conn) == {("DEV.1", TITLE_ID): 1}
+
+
+async def test_an_event_based_export_round_trips(db: Database) -> None:
+    config = event_based()
+    config["events"].append({"name": "Boss", "sentBy": "server"})
+    config["stats"] += [
+        {"name": "Capped", "event": "Progress", "aggregate": "sum", "maxChange": 100},
+        {"name": "Least", "event": "Other", "measurement": "count", "aggregate": "min"},
+    ]
+    config["achievements"][2]["requirements"] = [
+        {"stat": "Count", "target": 2**63 - 1},
+        {"stat": "Capped", "target": 0},
+        {"stat": "Least", "target": -(2**63)},
+    ]
+    await import_config(db, config)
+    stored = await draft(db)
+
+    async def export() -> str:
+        async with db.read() as conn:
+            return await titles.export_config(conn, title_id=TITLE_ID)
+
+    exported = await export()
+    document = yaml.safe_load(exported)
+    assert list(document) == ["title", "events", "stats", "achievements"]
+    assert document["events"][1] == {
+        "name": "Other",
+        "dimensions": ["mode"],
+        "measurements": ["count"],
+    }
+    assert document["events"][2] == {"name": "Boss", "sentBy": "server"}
+    assert document["stats"][1] == {
+        "name": "Capped",
+        "event": "Progress",
+        "aggregate": "sum",
+        "maxChange": 100,
+    }
+    assert document["achievements"][2]["requirements"][2] == {"stat": "Least", "target": -(2**63)}
+    assert titles.parse_config(document) == titles.parse_config(config)
+
+    await import_config(db, document)
+    assert await draft(db) == stored
+    assert await export() == exported
+
+
+async def test_a_title_managed_draft_is_stored_without_event_fields(db: Database) -> None:
+    await import_config(db, title_config(2))
+    stored = await draft(db)
+    assert "events" not in stored
+    assert "stats" not in stored
+    assert all("requirements" not in entry for entry in stored["achievements"])
+
+
+def test_a_version_published_before_requirements_existed_is_still_read() -> None:
+    """Stored documents are not held to rules added since they were published: the
+    catalog would otherwise stop at the first such version."""
+    old = title_config(2, kind="event-based")
+    for key in ("events", "stats"):
+        del old[key]
+    for entry in old["achievements"]:
+        del entry["requirements"]
+    with pytest.raises(InvalidConfig):
+        titles.parse_config(old)  # not importable any more
+    published = PublishedTitle.from_document("DEV.1", 1, old)
+    assert (published.event_based, [a.id for a in published.achievements]) == (True, ["1", "2"])

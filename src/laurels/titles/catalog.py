@@ -18,7 +18,7 @@ from typing import Any
 
 from laurels.db import Database
 from laurels.titles import service
-from laurels.titles.schemas import AchievementConfig, ConfigFile
+from laurels.titles.schemas import STORED, AchievementConfig, ConfigFile
 
 log = logging.getLogger(__name__)
 REQUIREMENT_NAMESPACE = uuid.UUID("5b1d7a52-63a4-4d1c-9a67-0f0b7e1d2a11")
@@ -41,7 +41,7 @@ class PublishedTitle:
 
     @classmethod
     def from_document(cls, sandbox: str, version: int, document: dict[str, Any]) -> PublishedTitle:
-        config = ConfigFile.model_validate(document)
+        config = ConfigFile.model_validate(document, context=STORED)
         scid = (config.title.scid or "").lower()
         return cls(
             sandbox=sandbox,

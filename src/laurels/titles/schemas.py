@@ -1,12 +1,15 @@
-"""The configuration file of spec/config.md, with Xbox's limits.
+"""The configuration file of spec/config.md, with Xbox's limits, and the `events`,
+`stats` and `requirements` of an event-based title (spec/events.md).
 
-Every error names the path of its field (`achievements[3].gamerscore: ...`).
+Every error names the path of its field (`achievements[3].gamerscore: ...`,
+`stats[2].event: no event 'Foo'`).
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -16,6 +19,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -24,6 +28,14 @@ ESTIMATED_TIME = re.compile(r"^\d{2}:[0-5]\d:[0-5]\d$")
 # What a viewer sees instead of the name of a secret achievement still locked to them.
 SECRET_NAME = "Secret achievement"
 
+# Events, their fields and stats are named alike (spec/events.md).
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_FIELDS = 20  # dimensions, and measurements, of one event
+# The validation context of a document read back from the database.
+STORED = {"stored": True}
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 AchievementId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^\S+$")]
 Text44 = Annotated[str, StringConstraints(min_length=1, max_length=44)]
 Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -36,6 +48,32 @@ class NestedError(ValueError):
     def __init__(self, where: tuple[int | str, ...], message: str) -> None:
         super().__init__(message)
         self.where = where
+
+
+class NestedErrors(ValueError):
+    """Several NestedErrors found at once by one validator, each reported alone."""
+
+    def __init__(self, errors: list[NestedError]) -> None:
+        super().__init__("; ".join(str(error) for error in errors))
+        self.errors = errors
+
+
+def _repeated(names: list[str]) -> Iterator[tuple[int, str, int]]:
+    """(index, name, index of its first use) for each name used earlier in `names`."""
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in first:
+            yield index, name, first[name]
+        else:
+            first[name] = index
+
+
+def _path(where: tuple[int | str, ...]) -> str:
+    """("requirements", 0, "stat") → "requirements[0].stat" (names, not mapping keys)."""
+    text = ""
+    for part in where:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
 
 
 class _Strict(BaseModel):
@@ -62,6 +100,57 @@ class TimeWindow(_Strict):
     endDate: str
 
 
+class Requirement(_Strict):
+    """Met when the stat reaches the target: at or above it for sum and max, at or
+    below it for min."""
+
+    stat: Name
+    target: Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+
+
+class EventConfig(_Strict):
+    name: Name
+    dimensions: Annotated[list[Name], Field(max_length=MAX_FIELDS)] = Field(default_factory=list)
+    measurements: Annotated[list[Name], Field(max_length=MAX_FIELDS)] = Field(default_factory=list)
+    sentBy: Literal["client", "server"] = "client"
+
+    @model_validator(mode="after")
+    def _unique_fields(self) -> EventConfig:
+        """A field name names one field of the event: a dimension or a measurement."""
+        places: list[tuple[int | str, ...]] = [
+            ("dimensions", i) for i in range(len(self.dimensions))
+        ]
+        places += [("measurements", i) for i in range(len(self.measurements))]
+        errors = [
+            NestedError(places[index], f"{name!r} is already {_path(places[earlier])}")
+            for index, name, earlier in _repeated([*self.dimensions, *self.measurements])
+        ]
+        if errors:
+            raise NestedErrors(errors)
+        return self
+
+
+class StatConfig(_Strict):
+    name: Name
+    event: Name
+    # Omitted: each event counts 1.
+    measurement: Name | None = None
+    aggregate: Literal["sum", "min", "max"]
+    # Every listed dimension must equal its value for an event to count.
+    where: dict[Name, str] = Field(default_factory=dict)
+    maxChange: Annotated[int, Field(ge=1, le=INT64_MAX)] | None = None
+
+    @field_validator("maxChange")
+    @classmethod
+    def _sum_only(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # spec/events.md: maxChange bounds one contribution to a sum. A min or max
+        # stat has no contribution to bound, so a maxChange there is a mistake.
+        aggregate = info.data.get("aggregate")
+        if value is not None and aggregate is not None and aggregate != "sum":
+            raise ValueError(f"only a sum stat has a maxChange (this one is {aggregate})")
+        return value
+
+
 class AchievementConfig(_Strict):
     id: AchievementId
     name: Text44
@@ -81,6 +170,17 @@ class AchievementConfig(_Strict):
     )
     rewards: Annotated[list[Reward], Field(max_length=2)] = Field(default_factory=list)
     localized: dict[str, Localized] = Field(default_factory=dict)
+    # Event-based titles only (checked by ConfigFile): the stats to reach.
+    requirements: Annotated[list[Requirement], Field(max_length=5)] = Field(default_factory=list)
+
+    @field_validator("requirements")
+    @classmethod
+    def _one_per_stat(cls, value: list[Requirement]) -> list[Requirement]:
+        for index, stat, earlier in _repeated([r.stat for r in value]):
+            raise NestedError(
+                (index, "stat"), f"{stat!r} is already required by requirements[{earlier}]"
+            )
+        return value
 
     @field_validator("id")
     @classmethod
@@ -157,7 +257,25 @@ class TitleSection(_Strict):
 
 class ConfigFile(_Strict):
     title: TitleSection
+    # Event-based titles only (spec/events.md).
+    events: list[EventConfig] = Field(default_factory=list)
+    stats: list[StatConfig] = Field(default_factory=list)
     achievements: Annotated[list[AchievementConfig], Field(min_length=1, max_length=1000)]
+
+    @field_validator("events", "stats")
+    @classmethod
+    def _unique_names(
+        cls, value: list[EventConfig] | list[StatConfig], info: ValidationInfo
+    ) -> list[EventConfig] | list[StatConfig]:
+        errors = [
+            NestedError(
+                (index, "name"), f"{name!r} is already the name of {info.field_name}[{earlier}]"
+            )
+            for index, name, earlier in _repeated([item.name for item in value])
+        ]
+        if errors:
+            raise NestedErrors(errors)
+        return value
 
     @field_validator("achievements")
     @classmethod
@@ -170,6 +288,64 @@ class ConfigFile(_Strict):
                 raise NestedError((index, "id"), message)
             first[achievement.id] = index
         return value
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> ConfigFile:
+        """What one part of the file says about another: the title's kind, and the
+        names stats and requirements refer to. Reports every such problem. Not for a
+        STORED document: it was checked when imported, and a rule added since (an
+        event-based title published before requirements existed) must not make a
+        published version unreadable."""
+        if info.context == STORED:
+            return self
+        errors = [*self._kind_errors(), *self._stat_errors(), *self._requirement_errors()]
+        if errors:
+            raise NestedErrors(errors)
+        return self
+
+    @property
+    def event_based(self) -> bool:
+        return self.title.kind == "event-based"
+
+    def _kind_errors(self) -> Iterator[NestedError]:
+        if not self.event_based:
+            for section in ("events", "stats"):
+                if getattr(self, section):
+                    yield NestedError((section,), f"only an event-based title has {section}")
+        for index, achievement in enumerate(self.achievements):
+            where: tuple[int | str, ...] = ("achievements", index)
+            if not self.event_based and achievement.requirements:
+                message = "only an event-based title's achievements have requirements"
+                yield NestedError((*where, "requirements"), message)
+            if self.event_based and not achievement.requirements:
+                message = "is required on an event-based title (1..5 stats to reach)"
+                yield NestedError((*where, "requirements"), message)
+            if self.event_based and achievement.serverOnly:
+                message = "not on an event-based title: declare its events sentBy: server"
+                yield NestedError((*where, "serverOnly"), message)
+
+    def _stat_errors(self) -> Iterator[NestedError]:
+        events = {event.name: event for event in self.events}
+        for index, stat in enumerate(self.stats):
+            event = events.get(stat.event)
+            if event is None:
+                yield NestedError(("stats", index, "event"), f"no event {stat.event!r}")
+                continue
+            if stat.measurement is not None and stat.measurement not in event.measurements:
+                message = f"event {event.name!r} has no measurement {stat.measurement!r}"
+                yield NestedError(("stats", index, "measurement"), message)
+            for key in stat.where:
+                if key not in event.dimensions:
+                    message = f"event {event.name!r} has no dimension {key!r}"
+                    yield NestedError(("stats", index, "where", key), message)
+
+    def _requirement_errors(self) -> Iterator[NestedError]:
+        stats = {stat.name for stat in self.stats}
+        for index, achievement in enumerate(self.achievements):
+            for position, requirement in enumerate(achievement.requirements):
+                if requirement.stat not in stats:
+                    where = ("achievements", index, "requirements", position, "stat")
+                    yield NestedError(where, f"no stat {requirement.stat!r}")
 
 
 def is_sandbox_name(name: str) -> bool:

@@ -21,15 +21,35 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import InvalidConfig, NotFound
-from laurels.titles.schemas import ConfigFile, NestedError, is_sandbox_name
+from laurels.titles.schemas import (
+    INT64_MAX,
+    NAME_PATTERN,
+    AchievementConfig,
+    ConfigFile,
+    EventConfig,
+    NestedError,
+    NestedErrors,
+    StatConfig,
+    is_sandbox_name,
+)
 from laurels.titles.tables import config_versions, media, title_drafts, titles
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_ICON_BYTES = 1024 * 1024
-RANGES = {"gamerscore": "must be 0..200", "id": "must be 1..4294967295"}
-PATTERNS = {r"^\S+$": "must not contain spaces"}
+RANGES = {
+    "gamerscore": "must be 0..200",
+    "id": "must be 1..4294967295",
+    "target": "must be a 64-bit integer",
+    "maxChange": f"must be 1..{INT64_MAX}",
+}
+PATTERNS = {
+    r"^\S+$": "must not contain spaces",
+    NAME_PATTERN: "must be a letter then letters, digits or _ (at most 64 characters)",
+}
+# What a stat counts: none of it may change once the stat is published.
+STAT_MEANING = ("event", "measurement", "aggregate", "where")
 # Fields whose keys are names, not list indexes.
-MAPPINGS = {"localized"}
+MAPPINGS = {"localized", "where"}
 
 
 @dataclass(frozen=True)
@@ -78,23 +98,25 @@ def _message(error: Any) -> str:
     return known.get(kind) or str(error["msg"]).removeprefix("Value error, ")
 
 
-def _location(error: Any) -> tuple[int | str, ...]:
-    """Where the error is: the field, and below it the part a NestedError names."""
-    loc: tuple[int | str, ...] = tuple(error["loc"])
-    if loc and loc[-1] == "[key]":  # a mapping's key, not its value
-        return loc[:-1]
-    nested = error.get("ctx", {}).get("error")
-    return loc + nested.where if isinstance(nested, NestedError) else loc
+def _nested(error: Any) -> list[NestedError]:
+    """The parts below the field that a validator named, if it did."""
+    found = error.get("ctx", {}).get("error")
+    if isinstance(found, NestedErrors):
+        return found.errors
+    return [found] if isinstance(found, NestedError) else []
 
 
 def validation_problems(exc: ValidationError) -> list[str]:
     """One line per error, each naming the path of its field."""
     problems = []
     for error in exc.errors():
-        message = _message(error)
-        if error["loc"] and error["loc"][-1] == "[key]":
-            message = f"the name {message}"
-        problems.append(f"{field_path(_location(error))}: {message}")
+        loc: tuple[int | str, ...] = tuple(error["loc"])
+        if loc and loc[-1] == "[key]":  # a mapping's key, not its value
+            problems.append(f"{field_path(loc[:-1])}: the name {_message(error)}")
+        elif nested := _nested(error):
+            problems.extend(f"{field_path(loc + part.where)}: {part}" for part in nested)
+        else:
+            problems.append(f"{field_path(loc)}: {_message(error)}")
     return problems
 
 
@@ -149,10 +171,24 @@ def _stored_image(holder: dict[str, Any], key: str) -> str | None:
     return None
 
 
+def draft_document(config: ConfigFile) -> dict[str, Any]:
+    """The file as a draft document. Empty `events`, `stats` and `requirements` are
+    left out, so a title-managed title's document is what it was before they existed
+    (and an unchanged file is still an unchanged draft)."""
+    document = config.model_dump(mode="json")
+    for section in ("events", "stats"):
+        if not document[section]:
+            del document[section]
+    for achievement in document["achievements"]:
+        if not achievement["requirements"]:
+            del achievement["requirements"]
+    return document
+
+
 def resolve_images(config: ConfigFile, base_dir: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The draft document, with every PNG path replaced by `media:<sha256>`, and the
     PNGs to store. Raises InvalidConfig naming each bad reference."""
-    document = config.model_dump(mode="json")
+    document = draft_document(config)
     pngs: dict[str, bytes] = {}
     problems: list[str] = []
 
@@ -290,39 +326,72 @@ async def export_config(conn: AsyncConnection, *, title_id: int) -> str:
 
 
 def _without_defaults(document: dict[str, Any]) -> dict[str, Any]:
-    defaults = ConfigFile.model_validate(
-        {
-            "title": {"id": 1, "name": "x"},
-            "achievements": [
-                {
-                    "id": "x",
-                    "name": "x",
-                    "lockedDescription": "x",
-                    "description": "x",
-                    "gamerscore": 0,
-                }
-            ],
-        }
-    ).model_dump(mode="json")
-    plain = defaults["achievements"][0]
-    achievements = [
-        {
-            k: v
-            for k, v in a.items()
-            if k not in plain
-            or v != plain[k]
-            or k in ("id", "name", "lockedDescription", "description", "gamerscore")
-        }
-        for a in document["achievements"]
+    """The file's sections in spec order, each item without the fields it has at
+    their default values (but always with the fields a file must give)."""
+    minimal = [
+        ("events", EventConfig(name="x"), {"name"}),
+        ("stats", StatConfig(name="x", event="x", aggregate="sum"), {"name", "event", "aggregate"}),
+        (
+            "achievements",
+            AchievementConfig(
+                id="x", name="x", lockedDescription="x", description="x", gamerscore=0
+            ),
+            {"id", "name", "lockedDescription", "description", "gamerscore"},
+        ),
     ]
-    return {"title": document["title"], "achievements": achievements}
+    exported = {"title": document["title"]}
+    for section, model, required in minimal:
+        defaults = model.model_dump(mode="json")
+        if document.get(section):
+            exported[section] = [
+                {
+                    k: v
+                    for k, v in item.items()
+                    if k in required or k not in defaults or v != defaults[k]
+                }
+                for item in document[section]
+            ]
+    return exported
+
+
+def publish_problems(published: dict[str, Any], draft: dict[str, Any], sandbox: str) -> list[str]:
+    """Why `draft` may not follow the `published` version in `sandbox` (spec/events.md):
+    a title's kind never changes, and a published stat keeps its meaning: its event,
+    measurement, aggregate and filter, and it is never removed (removing it and adding
+    it again later would change its meaning). An empty list: it may."""
+    problems = []
+    kind = published["title"]["kind"]
+    if draft["title"]["kind"] != kind:
+        problems.append(
+            f"title.kind: the title is published in {sandbox} as {kind}; "
+            "a title's kind never changes"
+        )
+    drafted = {stat["name"]: (index, stat) for index, stat in enumerate(draft.get("stats", []))}
+    for stat in published.get("stats", []):
+        name = stat["name"]
+        if name not in drafted:
+            problems.append(
+                f"stats: stat {name!r} is published in {sandbox}; a published stat is never removed"
+            )
+            continue
+        index, now = drafted[name]
+        problems.extend(
+            f"stats[{index}].{key}: stat {name!r} is published in {sandbox} with "
+            f"{key} {stat.get(key)!r}; a published stat's meaning never changes "
+            "(add a new stat instead)"
+            for key in STAT_MEANING
+            if now.get(key) != stat.get(key)
+        )
+    return problems
 
 
 async def publish(
     conn: AsyncConnection, *, title_id: int, sandbox: str, now_us: int
 ) -> PublishResult:
     """Freeze the draft as the next version in `sandbox`. Publishing an unchanged
-    draft again creates nothing and returns the current version."""
+    draft again creates nothing and returns the current version. Raises InvalidConfig
+    (nothing published) when the draft changes the title's kind or a published stat's
+    meaning (publish_problems)."""
     if not is_sandbox_name(sandbox):
         raise InvalidConfig([f"sandbox: {sandbox!r} is not RETAIL or DEV.<name>"])
     document = canonical_json(await load_draft(conn, title_id=title_id))
@@ -336,6 +405,10 @@ async def publish(
     ).first()
     if latest is not None and latest.document == document:
         return PublishResult(title_id, sandbox, latest.version, unchanged=True)
+    if latest is not None and (
+        problems := publish_problems(json.loads(latest.document), json.loads(document), sandbox)
+    ):
+        raise InvalidConfig(problems)
     version = 1 if latest is None else latest.version + 1
     await conn.execute(
         config_versions.insert().values(
