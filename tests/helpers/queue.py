@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from laurels.sdk import OfflineQueue
+from laurels.sdk._eventlog import QueuedEvent
 from tests.helpers.service import SCID, TITLE_ID, XUID
 
 
@@ -73,3 +75,48 @@ def enqueue(
         percent=percent,
         **extra,
     )
+
+
+class EventRow(NamedTuple):
+    seq: int
+    event_id: str
+    xuid: str
+    name: str
+    time: float
+    measurements: str
+
+
+def event_rows(path: Path) -> list[EventRow]:
+    """Every queued event, in the order written."""
+    query = "SELECT seq, event_id, xuid, name, time, measurements FROM events ORDER BY seq"
+    return [
+        EventRow(int(s), str(i), str(x), str(n), float(t), str(m))
+        for s, i, x, n, t, m in read_queue(path, query)
+    ]
+
+
+def enqueue_event(
+    queue: OfflineQueue,
+    service: str,
+    name: str = "Progress",
+    *,
+    xuid: str = XUID,
+    measurements: dict[str, int] | None = None,
+    limit: int = 100_000,
+) -> str:
+    """Queue an event of title 1234 (SCID) in DEV.1 as the client would; its id."""
+    event = QueuedEvent(
+        0,
+        str(uuid.uuid4()),
+        service,
+        "DEV.1",
+        TITLE_ID,
+        SCID,
+        xuid,
+        name,
+        queue.clock(),
+        {},
+        measurements or {},
+    )
+    assert queue.enqueue_event(event, limit=limit)
+    return event.event_id

@@ -149,7 +149,8 @@ def test_a_progress_change_is_observed_as_sent() -> None:
             "requirements": [{"id": "r", "current": "100", "target": "100"}],
         }
     )
-    assert observed_change(change) == Observation(100, True, T1)
+    requirements = ({"id": "r", "current": "100", "target": "100"},)
+    assert observed_change(change) == Observation(100, True, T1, requirements=requirements)
 
 
 def test_a_fresh_read_replaces_the_other_fields_a_stale_one_does_not() -> None:
@@ -211,18 +212,24 @@ def test_update_rules(
 
 
 @pytest.mark.parametrize(
-    ("requirements", "event_based"),
+    ("kind", "requirements", "event_based"),
     [
-        ([{"id": "r", "current": None, "target": "100"}], False),
-        ([{"id": "r", "current": "3", "target": "5"}], True),
-        ([{"id": "a", "target": "100"}, {"id": "b", "target": "100"}], True),
-        ([], True),
+        ("TitleManaged", [{"id": "r", "current": None, "target": "100"}], False),
+        ("EventBased", [{"id": "r", "current": None, "target": "100"}], True),
+        ("EventBased", [{"id": "r", "current": "3", "target": "5", "operationType": "Sum"}], True),
+        # The shape of the requirements says nothing: only the service's word does.
+        ("TitleManaged", [{"id": "r", "current": "3", "target": "5"}], False),
+        (None, [{"id": "a", "target": "100"}, {"id": "b", "target": "100"}], False),
+        (None, [], False),
     ],
 )
-def test_event_based_is_what_the_reference_manager_says(
-    requirements: list[dict[str, Any]], event_based: bool
+def test_event_based_is_what_the_service_says(
+    kind: str | None, requirements: list[dict[str, Any]], event_based: bool
 ) -> None:
-    assert is_event_based(make(requirements=requirements)) is event_based
+    item = wire(requirements=requirements)
+    if kind is not None:
+        item["progressionKind"] = kind
+    assert is_event_based(Achievement.from_wire(item)) is event_based
 
 
 ITEMS = [
@@ -257,3 +264,98 @@ def test_select(sort_by: Any, descending: bool, state: Any, ids: list[str]) -> N
 def test_select_refuses_unknown_sorts_and_states(sort_by: Any, state: Any) -> None:
     with pytest.raises(ValueError, match="must be one of"):
         select(ITEMS, sort_by=sort_by, descending=False, state=state)
+
+
+# -- event-based achievements (spec/events.md) ---------------------------------------
+
+
+def stat(current: str | None, target: str = "30") -> dict[str, Any]:
+    return {"id": "s", "current": current, "target": target, "operationType": "Sum"}
+
+
+def event_based(current: str | None = None, when: str = NEVER, **kw: Any) -> Achievement:
+    item = wire(requirements=[stat(current)], when=when, **kw)
+    item["progressionKind"] = "EventBased"
+    if current is not None and when == NEVER:
+        item["progressState"] = "InProgress"
+    return Achievement.from_wire(item)
+
+
+def test_an_event_based_achievement_has_no_percentage_but_its_requirements() -> None:
+    cached = event_based("37")
+    assert cached.event_based
+    assert cached.percent is None  # "37" is a stat's value, not a percentage
+    assert cached.requirements == [stat("37")]
+    assert event_based("30", T1).percent == 100
+
+
+@pytest.mark.parametrize(
+    ("cached", "observed", "state", "current", "events"),
+    [
+        # a stat moved: progress, in either direction (a min stat goes down)
+        (
+            event_based(),
+            Observation(0, False, requirements=(stat("10"),)),
+            "InProgress",
+            "10",
+            (PROGRESS,),
+        ),
+        (
+            event_based("20"),
+            Observation(0, False, requirements=(stat("10"),)),
+            "InProgress",
+            "10",
+            (PROGRESS,),
+        ),
+        # the same news twice: nothing
+        (
+            event_based("10"),
+            Observation(0, False, requirements=(stat("10"),)),
+            "InProgress",
+            "10",
+            (),
+        ),
+        # an unlock notification carries no requirements: they stay, the unlock is final
+        (event_based("20"), Observation(100, True, T1), "Achieved", "20", (UNLOCKED,)),
+        (
+            event_based("20"),
+            Observation(100, True, T1, requirements=(stat("30"),)),
+            "Achieved",
+            "30",
+            (PROGRESS, UNLOCKED),
+        ),
+        # never a re-lock, nor a later requirement after the unlock
+        (
+            event_based("30", T1),
+            Observation(0, False, requirements=(stat("5"),)),
+            "Achieved",
+            "30",
+            (),
+        ),
+    ],
+)
+def test_event_based_merge(
+    cached: Achievement,
+    observed: Observation,
+    state: str,
+    current: str,
+    events: tuple[ManagerEventType, ...],
+) -> None:
+    merged, raised = merge(cached, observed)
+    assert (merged.progress_state, merged.requirements[0]["current"], raised) == (
+        state,
+        current,
+        events,
+    )
+    assert merged.event_based
+    assert merged.percent == (100 if state == "Achieved" else None)
+    again, twice = merge(merged, observed)
+    assert (again, twice) == (merged, ())
+
+
+def test_an_event_based_achievement_is_refused_e_not_supported() -> None:
+    cached = event_based("10")
+    assert update_refusal(cached, 50, event_based=is_event_based(cached)) == (
+        E_NOT_SUPPORTED,
+        "achievement 1 is driven by events",
+    )

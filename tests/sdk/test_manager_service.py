@@ -263,9 +263,9 @@ async def test_refusals_by_the_service_come_as_events(
     assert failed.hresult == hresult(403)
     assert failed.achievement is not None
 
-    # The event-based title: its achievements look title-managed on the wire
-    # (nothing in the Achievement object says otherwise), so the service's 409
-    # is what tells; from then on the manager refuses at once.
+    # The event-based title: the service says so on each Achievement object
+    # (`progressionKind`), so the manager keeps its achievements in the cache and
+    # refuses an update at once, before anything is sent.
     async with (
         AchievementsClient(
             served,
@@ -278,14 +278,14 @@ async def test_refusals_by_the_service_come_as_events(
         AchievementsManager(other) as events_manager,
     ):
         await events_manager.add_local_user(XUID)
-        sent = events_manager.update_achievement(XUID, "1", 50)
-        assert (await asyncio.wrap_future(sent)).status == "rejected"
-        synced, failed = await frames_until(events_manager, lambda events: len(events) > 1)
-        assert synced.event_type == SYNCED
-        assert (failed.event_type, failed.hresult) == (FAILED, E_NOT_SUPPORTED)
+        cached = events_manager.get_achievement(XUID, "1")
+        assert cached.event_based
+        assert cached.requirements[0]["operationType"] == "Sum"
         with pytest.raises(ManagerError) as refused:
             events_manager.update_achievement(XUID, "1", 60)
         assert refused.value.hresult == E_NOT_SUPPORTED
+        (synced,) = await frames_until(events_manager, lambda events: bool(events))
+        assert synced.event_type == SYNCED
 
 
 async def test_a_refused_player_is_not_added(

@@ -2,6 +2,9 @@
 
     from laurels.sdk import AchievementsClient
 
+`update_achievement` drives a title-managed title; `write_event` an event-based one
+(spec/events.md).
+
 Needs only httpx, websockets and the standard library; importing it never imports
 the service.
 """
@@ -23,6 +26,7 @@ from laurels.sdk._manager import AchievementsManager
 from laurels.sdk._models import (
     Achievement,
     AchievementsPage,
+    EventResult,
     ProgressChange,
     ProgressEvent,
     QueueStatus,
@@ -36,8 +40,10 @@ from laurels.sdk._policy import (
     E_BOUNDS,
     E_INVALIDARG,
     E_NOT_SUPPORTED,
+    E_QUEUE_FULL,
     E_UNEXPECTED,
     NOT_MODIFIED,
+    QUEUE_FULL,
 )
 from laurels.sdk._queue import OfflineQueue, default_queue_path
 from laurels.sdk._realtime import RealtimeSubscriber
@@ -46,13 +52,16 @@ __all__ = [
     "E_BOUNDS",
     "E_INVALIDARG",
     "E_NOT_SUPPORTED",
+    "E_QUEUE_FULL",
     "E_UNEXPECTED",
     "NOT_MODIFIED",
+    "QUEUE_FULL",
     "Achievement",
     "AchievementsClient",
     "AchievementsManager",
     "AchievementsPage",
     "ClientClosed",
+    "EventResult",
     "HandshakeRefused",
     "LaurelsError",
     "ManagerError",

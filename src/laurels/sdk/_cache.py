@@ -56,6 +56,8 @@ class Observation:
     name: str | None = None
     description: str | None = None
     fetched: Achievement | None = None
+    # The stat requirements an event-based achievement's news carries (None: none).
+    requirements: tuple[dict[str, Any], ...] | None = None
 
 
 def observed_fetch(achievement: Achievement) -> Observation:
@@ -64,11 +66,16 @@ def observed_fetch(achievement: Achievement) -> Observation:
         achievement.unlocked,
         achievement.time_unlocked,
         fetched=achievement,
+        requirements=tuple(achievement.requirements),
     )
 
 
 def observed_change(change: ProgressChange) -> Observation:
-    return Observation(change.percent or 0, change.unlocked, change.time_unlocked)
+    found = change.raw.get("requirements") if isinstance(change.raw, dict) else None
+    requirements = tuple(dict(r) for r in found) if isinstance(found, list) else None
+    return Observation(
+        change.percent or 0, change.unlocked, change.time_unlocked, requirements=requirements
+    )
 
 
 def observed_unlock(notification: UnlockNotification) -> Observation:
@@ -82,7 +89,10 @@ def merge(
 ) -> tuple[Achievement, tuple[ManagerEventType, ...]]:
     """The cached achievement after `seen`, and the events that raises: progress
     when the percentage rose, unlocked when it became unlocked. Never moves
-    backwards (a stale read or an old event changes nothing)."""
+    backwards (a stale read or an old event changes nothing). An event-based
+    achievement: `merge_event_based`."""
+    if cached.event_based:
+        return merge_event_based(cached, seen)
     before = _percent(cached)
     unlocked = cached.unlocked or seen.unlocked
     percent = 100 if unlocked else max(before, seen.percent)
@@ -102,6 +112,52 @@ def merge(
     if unlocked and not cached.unlocked:
         events.append(ManagerEventType.ACHIEVEMENT_UNLOCKED)
     return (cached if merged == cached else merged), tuple(events)
+
+
+def merge_event_based(
+    cached: Achievement, seen: Observation
+) -> tuple[Achievement, tuple[ManagerEventType, ...]]:
+    """`merge` for an event-based achievement: an unlock is final (its
+    requirements stay as they were then); before it, the requirements are what
+    the service said last (a stat may go down: a `min` stat, a negative sum),
+    raising progress when they changed. Applying the same news twice raises
+    nothing the second time."""
+    if cached.unlocked:
+        merged = cached
+        if seen.name is not None:
+            merged = _with_strings(cached, seen.name, seen.description or cached.description)
+        return merged, ()
+    base = seen.fetched if seen.fetched is not None else cached
+    requirements = list(seen.requirements) if seen.requirements is not None else None
+    before = cached.requirements
+    after = before if requirements is None else requirements
+    state = "Achieved" if seen.unlocked else _state_of(after)
+    when = seen.time_unlocked if seen.unlocked else NEVER
+    progression = {**(base.raw.get("progression") or {}), "requirements": after}
+    raw = {**base.raw, "progressState": state, "progression": {**progression, "timeUnlocked": when}}
+    merged = dataclasses.replace(
+        base,
+        progress_state=state,
+        percent=100 if seen.unlocked else None,
+        time_unlocked=when,
+        raw=raw,
+    )
+    if seen.name is not None and seen.unlocked:
+        merged = _with_strings(merged, seen.name, seen.description or merged.description)
+    events: list[ManagerEventType] = []
+    if _currents(after) != _currents(before):
+        events.append(ManagerEventType.ACHIEVEMENT_PROGRESS_UPDATED)
+    if seen.unlocked:
+        events.append(ManagerEventType.ACHIEVEMENT_UNLOCKED)
+    return (cached if merged == cached else merged), tuple(events)
+
+
+def _currents(requirements: list[dict[str, Any]]) -> list[tuple[object, object]]:
+    return [(r.get("id"), r.get("current")) for r in requirements]
+
+
+def _state_of(requirements: list[dict[str, Any]]) -> str:
+    return "InProgress" if any(r.get("current") is not None for r in requirements) else "NotStarted"
 
 
 def _percent(achievement: Achievement) -> int:
@@ -134,11 +190,10 @@ def _with_strings(a: Achievement, name: str, description: str) -> Achievement:
 
 
 def is_event_based(achievement: Achievement) -> bool:
-    """Whether the service drives it by events. The Achievement object has no
-    flag for it; spec/wire.md defines a title-managed one as having exactly one
-    requirement with target "100", so anything else is taken as event-based."""
-    requirements = achievement.raw.get("progression", {}).get("requirements") or []
-    return not (len(requirements) == 1 and str(requirements[0].get("target")) == "100")
+    """Whether the service drives it by events, as the service says in the
+    Achievement object (`progressionKind`), never guessed from the shape of its
+    requirements."""
+    return achievement.event_based
 
 
 def update_refusal(

@@ -19,7 +19,7 @@ from laurels.sdk._queue import OfflineQueue, QueueStatus, default_queue_path
 def parser() -> argparse.ArgumentParser:
     commands = argparse.ArgumentParser(
         prog="laurels sync",
-        description="Deliver queued achievement updates, even when no game runs.",
+        description="Deliver queued achievement updates and events, even when no game runs.",
     )
     commands.add_argument(
         "--queue",
@@ -42,6 +42,13 @@ def describe(path: Path, status: QueueStatus, settled: int | None = None) -> str
         f"{path}: {status.pending} pending, {status.dead_letters} dead letter(s)"
         + ("" if settled is None else f", {settled} delivered now")
     ]
+    if status.events_pending or status.event_dead_letters:
+        lines.append(
+            f"  of which events: {status.events_pending} pending,"
+            f" {status.event_dead_letters} dead letter(s)"
+        )
+    if status.events_refused_full:
+        lines.append(f"  events refused, queue full: {status.events_refused_full}")
     lines += [f"  dead letter: {reason}" for reason in status.last_reasons]
     lines += [f"  blocked: {blocked.describe()}" for blocked in status.blocked]
     lines += [f"  moved aside (unusable): {aside}" for aside in status.moved_aside]

@@ -4,6 +4,7 @@ thread (see `_worker`), so a game's own loop or frame never waits on the network
 
     async with AchievementsClient(url, title_id=..., scid=..., sandbox=..., token=...) as c:
         result = await c.update_achievement(xuid, "1", 40)
+        result = await c.write_event(xuid, "EnemyDefeated", measurements={"count": 1})
 """
 
 from __future__ import annotations
@@ -13,25 +14,32 @@ import concurrent.futures
 import inspect
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
 
-from laurels.sdk._delivery import Deliverer, Identity, headers, update_url
+from laurels.sdk._delivery import Deliverer, Identity, events_body, events_url, headers, update_url
+from laurels.sdk._eventlog import DEFAULT_MAX_QUEUED_EVENTS, QueuedEvent
 from laurels.sdk._exceptions import LaurelsError, QueueError, ServiceError
 from laurels.sdk._models import (
     Achievement,
     AchievementsPage,
+    EventResult,
     SyncAchievementsPage,
     UpdateResult,
 )
 from laurels.sdk._policy import (
+    E_QUEUE_FULL,
     NOT_MODIFIED,
+    QUEUE_FULL,
     Outcome,
+    check_event,
     check_update,
     classify,
+    classify_events,
     coalesce,
     describe,
     hresult,
@@ -69,9 +77,14 @@ class _Engine:
         timeout: float,
         exit_timeout: float,
         clock: Callable[[], float],
+        max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
     ) -> None:
         if token is not None and token_provider is not None:
             raise ValueError("give token or token_provider, not both")
+        if not isinstance(max_queued_events, int) or max_queued_events < 1:
+            raise ValueError("max_queued_events must be a positive int")
+        self.max_queued_events = max_queued_events
+        self._event_order: dict[str, asyncio.Lock] = {}  # per player: one event at a time
         if not isinstance(title_id, int) or not 0 < title_id < 2**32:
             raise ValueError("title_id must be a uint32")
         self.service = base_url.rstrip("/")
@@ -277,10 +290,7 @@ class _Engine:
         self.worker.wake()  # the service is reachable: deliver anything queued
         if outcome is Outcome.REJECTED:
             return UpdateResult("rejected", hresult(status), status, _description(response))
-        if xuid not in self._credentialed and xuid not in self._credentialing:
-            task = asyncio.get_running_loop().create_task(self.ensure_credential(d, xuid))
-            self._credentialing[xuid] = task
-            task.add_done_callback(lambda _: self._credentialing.pop(xuid, None))
+        self._credential_for(d, xuid)
         if outcome is Outcome.NOT_MODIFIED:
             return UpdateResult("not_modified", NOT_MODIFIED, status)
         return UpdateResult("updated", 0, status)
@@ -298,6 +308,117 @@ class _Engine:
         await asyncio.to_thread(self.write, xuid, achievement_id, percent, when, not_before)
         log.info("achievement %s of %s queued (%s)", achievement_id, xuid, error or "no token")
         return UpdateResult("queued", 0, None, error)
+
+    # -- events --------------------------------------------------------------------
+
+    def new_event(
+        self, xuid: str, name: str, dimensions: dict[str, str], measurements: dict[str, int]
+    ) -> QueuedEvent:
+        """The event as written now: its id and time are fixed here, once."""
+        return QueuedEvent(
+            0,
+            str(uuid.uuid4()),
+            self.service,
+            self.sandbox,
+            self.title_id,
+            self.scid,
+            xuid,
+            name,
+            self.clock(),
+            dimensions,
+            measurements,
+        )
+
+    async def event(self, d: Deliverer, event: QueuedEvent) -> EventResult:
+        """Send the event at once when the service is reachable and nothing of the
+        player is queued; else queue it behind the player's others. One event of a
+        player at a time, so that one sent directly never overtakes one that is
+        about to be queued."""
+        async with self._event_order.setdefault(event.xuid, asyncio.Lock()):
+            if d.offline:
+                return await self._queue_event(event, "offline")
+            if await asyncio.to_thread(self._behind_others, event):
+                self.worker.wake()
+                return await self._queue_event(event, None)
+            return await self._send_event(d, event)
+
+    def _behind_others(self, event: QueuedEvent) -> bool:
+        """Whether the player has events queued (an unreadable queue: no, send)."""
+        try:
+            return self.queue.events_queued(self.service, self.sandbox, self.title_id, event.xuid)
+        except QueueError as exc:
+            log.warning("offline queue unreadable, sending the event directly: %s", exc)
+            return False
+
+    async def _send_event(self, d: Deliverer, event: QueuedEvent) -> EventResult:
+        try:
+            token = await self.token()
+        except Exception as exc:
+            log.warning("token provider failed, queueing: %s", exc)
+            token = None
+        if token is None:
+            return await self._queue_event(event, "no token")
+        try:
+            response = await d.http.post(
+                events_url(self.service, event.xuid),
+                json=events_body([event]),
+                headers=headers(token),
+            )
+        except httpx.HTTPError as exc:
+            d.went_offline()
+            return await self._queue_event(event, str(exc))
+        except asyncio.CancelledError:
+            # The client is closing mid-request: keep the event (its id makes a
+            # redelivery harmless if the service took it).
+            self._write_event(event)
+            raise
+        d.offline_until = 0.0
+        return await self._event_answer(d, response, event)
+
+    async def _event_answer(
+        self, d: Deliverer, response: httpx.Response, event: QueuedEvent
+    ) -> EventResult:
+        status = response.status_code
+        outcome = classify_events(status, response.content)
+        if outcome is Outcome.RETRY:
+            wait = retry_after(response.headers.get("retry-after"), self.clock())
+            error = f"HTTP {status}: {_description(response)}"
+            return await self._queue_event(event, error, hold=wait)
+        if outcome is Outcome.REJECTED:
+            self.worker.wake()
+            return EventResult(
+                "rejected", hresult(status), event.event_id, status, _description(response)
+            )
+        d.good_answer()
+        self.worker.wake()
+        self._credential_for(d, event.xuid)
+        return EventResult("sent", 0, event.event_id, status)
+
+    async def _queue_event(
+        self, event: QueuedEvent, error: str | None, hold: float | None = None
+    ) -> EventResult:
+        not_before = self.clock() + hold if hold else 0.0
+        if not await asyncio.to_thread(self._write_event, event, not_before):
+            log.warning("event %s of %s refused: the offline queue is full", event.name, event.xuid)
+            return EventResult("rejected", E_QUEUE_FULL, event.event_id, None, QUEUE_FULL)
+        log.info("event %s of %s queued (%s)", event.name, event.xuid, error or "behind others")
+        return EventResult("queued", 0, event.event_id, None, error)
+
+    def _write_event(self, event: QueuedEvent, not_before: float = 0.0) -> bool:
+        """(Any thread.) Queue the event on disk, as `write` does an update; False
+        when the queue is full."""
+        done = self.queue.enqueue_event(event, not_before=not_before, limit=self.max_queued_events)
+        if done:
+            self.keep_token(event.xuid)
+        return done
+
+    def _credential_for(self, d: Deliverer, xuid: str) -> None:
+        """(On the loop.) Get the player's delivery credential in the background,
+        once a session."""
+        if xuid not in self._credentialed and xuid not in self._credentialing:
+            task = asyncio.get_running_loop().create_task(self.ensure_credential(d, xuid))
+            self._credentialing[xuid] = task
+            task.add_done_callback(lambda _: self._credentialing.pop(xuid, None))
 
     async def ensure_credential(self, d: Deliverer, xuid: str) -> None:
         """Ask the service for this player's delivery credential, once a session, so
@@ -407,6 +528,7 @@ class _Base:
         timeout: float = 10.0,
         exit_timeout: float = 2.0,
         clock: Callable[[], float] = time.time,
+        max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
     ) -> None:
         self._engine = _Engine(
             base_url,
@@ -420,6 +542,7 @@ class _Base:
             timeout=timeout,
             exit_timeout=exit_timeout,
             clock=clock,
+            max_queued_events=max_queued_events,
         )
         self._engine.deliver_at_start()
 
@@ -441,6 +564,14 @@ class _Base:
         return engine.worker.submit(
             lambda d: engine.update(d, player, identifier, percent, achieved_at)
         )
+
+    def _event(
+        self, xuid: object, name: object, dimensions: object, measurements: object
+    ) -> concurrent.futures.Future[EventResult]:
+        player, checked, texts, numbers = check_event(xuid, name, dimensions, measurements)
+        engine = self._engine
+        event = engine.new_event(player, checked, texts, numbers)
+        return engine.worker.submit(lambda d: engine.event(d, event))
 
     def _flush(self, timeout: float) -> concurrent.futures.Future[int]:
         worker = self._engine.worker
@@ -468,6 +599,27 @@ class AchievementsClient(_Base):
                 engine.enqueue_offline, player, identifier, percent, engine.clock()
             )
         return await asyncio.wrap_future(self._update(xuid, achievement_id, percent_complete))
+
+    async def write_event(
+        self,
+        xuid: str | int,
+        name: str,
+        *,
+        dimensions: dict[str, str] | None = None,
+        measurements: dict[str, int] | None = None,
+    ) -> EventResult:
+        """Report that something happened to the player (an event-based title,
+        spec/events.md). The SDK gives the event its id and time now. Never raises
+        for delivery problems: offline, on a network error, 5xx, 408 or 429 (or
+        when events of the player are queued already) the event is on disk before
+        "queued" is returned, and is delivered in order by the worker or `laurels
+        sync`; a permanent 4xx is "rejected" with its hresult, and so is an event a
+        full queue (`max_queued_events`) cannot take (description "queue full").
+        Raises ValueError for arguments that can never succeed (a name off
+        `[A-Za-z][A-Za-z0-9_]{0,63}`, a dimension that is not a string, a
+        measurement that is not an int or beyond int64), QueueError when the queue
+        cannot be written."""
+        return await asyncio.wrap_future(self._event(xuid, name, dimensions, measurements))
 
     async def get_achievements(
         self,
@@ -551,6 +703,19 @@ class SyncAchievementsClient(_Base):
         callback: Callable[[concurrent.futures.Future[UpdateResult]], object] | None = None,
     ) -> concurrent.futures.Future[UpdateResult]:
         return self._with(self._update(xuid, achievement_id, percent_complete), callback)
+
+    def write_event(
+        self,
+        xuid: str | int,
+        name: str,
+        *,
+        dimensions: dict[str, str] | None = None,
+        measurements: dict[str, int] | None = None,
+        callback: Callable[[concurrent.futures.Future[EventResult]], object] | None = None,
+    ) -> concurrent.futures.Future[EventResult]:
+        """`AchievementsClient.write_event`, returning a Future at once (the
+        ValueError for impossible arguments is raised here, at once)."""
+        return self._with(self._event(xuid, name, dimensions, measurements), callback)
 
     def get_achievements(
         self,

@@ -1,7 +1,8 @@
 """Delivery of the offline queue: claim due entries, send each player's entries as
-one V2 request, and settle them by the answer. Used by the game's worker thread and
-by `laurels sync` alike; one call of `run_once` is one pass, so tests drive it with
-an injected clock and no sleeping."""
+one V2 request, and settle them by the answer; the same for queued events, each
+player's in order, up to `MAX_EVENTS` a request (`POST /events`). Used by the
+game's worker thread and by `laurels sync` alike; one call of `run_once` is one
+pass, so tests drive it with an injected clock and no sleeping."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 
+from laurels.sdk._eventlog import QueuedEvent
 from laurels.sdk._policy import (
     Outcome,
     classify,
+    classify_events,
     describe,
+    faulty_event,
     iso_time,
     issued_credential,
     next_attempt,
@@ -35,6 +39,8 @@ CONCURRENCY = 8
 OFFLINE_SECONDS = 5.0
 TokenSource = Callable[[], Awaitable[str | None]]
 Means = tuple[Source, str]
+Item = Entry | QueuedEvent  # what a player has queued: an update or an event
+Batch = list[Entry] | list[QueuedEvent]
 NOTHING_DELIVERS = (
     "no delivery credential or valid session token for player {xuid}: the player's next"
     " game session of this title will deliver it"
@@ -53,7 +59,7 @@ class Identity:
     title_id: int
     token: TokenSource
 
-    def owns(self, entry: Entry) -> bool:
+    def owns(self, entry: Item) -> bool:
         own = (self.service, self.sandbox, self.title_id)
         return own == (entry.service, entry.sandbox, entry.title_id)
 
@@ -65,7 +71,7 @@ class PassResult:
     settled: int = 0  # delivered or dead-lettered
     # Claimed entries that nothing on this device can send now (no delivery
     # credential, no valid session token): kept queued, `status().blocked`.
-    stranded: tuple[Entry, ...] = ()
+    stranded: tuple[Item, ...] = ()
 
     def __add__(self, other: PassResult) -> PassResult:
         return PassResult(self.settled + other.settled, self.stranded + other.stranded)
@@ -75,7 +81,7 @@ def credential_url(service: str, xuid: str) -> str:
     return f"{service}/users/xuid({xuid})/delivery-credentials"
 
 
-def _player(entry: Entry) -> dict[str, Any]:
+def _player(entry: Item) -> dict[str, Any]:
     """The keyword arguments naming an entry's player in the queue's credential calls."""
     return {
         "service": entry.service,
@@ -118,6 +124,27 @@ def update_body(entries: list[Entry]) -> dict[str, Any]:
             for e in entries
         ],
     }
+
+
+def events_url(service: str, xuid: str) -> str:
+    return f"{service}/users/xuid({xuid})/events"
+
+
+def events_body(events: list[QueuedEvent]) -> dict[str, Any]:
+    """One player's events of one title, in the order written."""
+    return {"titleId": events[0].title_id, "events": [e.wire() for e in events]}
+
+
+def _are_events(batch: Batch) -> TypeGuard[list[QueuedEvent]]:
+    return isinstance(batch[0], QueuedEvent)
+
+
+def _event_batches(events: list[QueuedEvent]) -> list[list[QueuedEvent]]:
+    """Each player's claimed events (a prefix of at most MAX_EVENTS), in order."""
+    grouped: dict[tuple[str, str, int, str], list[QueuedEvent]] = defaultdict(list)
+    for event in sorted(events, key=lambda e: e.seq):
+        grouped[event.batch_key].append(event)
+    return list(grouped.values())
 
 
 def headers(token: str) -> dict[str, str]:
@@ -177,25 +204,31 @@ class Deliverer:
         async with self._passing:
             await asyncio.to_thread(self.queue.erase_expired_tokens)
             entries = await asyncio.to_thread(self.queue.claim, limit=limit, force=force)
-            return await self._deliver_claimed(entries)
+            events = await asyncio.to_thread(self.queue.claim_events, limit=limit, force=force)
+            return await self._deliver_claimed(entries, events)
 
-    async def _deliver_claimed(self, entries: list[Entry]) -> PassResult:
+    async def _deliver_claimed(
+        self, entries: list[Entry], events: list[QueuedEvent] | None = None
+    ) -> PassResult:
         gate = asyncio.Semaphore(CONCURRENCY)
 
-        async def one(batch: list[Entry]) -> PassResult:
+        async def one(batch: Batch) -> PassResult:
             async with gate:
                 return await self._deliver_safely(batch)
 
-        results = await asyncio.gather(*(one(batch) for batch in _batches(entries)))
+        batches: list[Batch] = [*_batches(entries), *_event_batches(events or [])]
+        results = await asyncio.gather(*(one(batch) for batch in batches))
         return sum(results, PassResult())
 
-    async def _deliver_safely(self, batch: list[Entry]) -> PassResult:
+    async def _deliver_safely(self, batch: Batch) -> PassResult:
         """`_deliver`, where a failure (a queue error, a token provider's surprise)
         keeps this batch queued and lets the other batches of the pass go on."""
         try:
-            return await self._deliver(batch)
+            if _are_events(batch):
+                return await self._deliver_events(batch)
+            return await self._deliver(batch)  # type: ignore[arg-type]
         except Exception as exc:
-            log.exception("delivery of %d queued update(s) failed", len(batch))
+            log.exception("delivery of %d queued item(s) failed", len(batch))
             try:
                 await self._retry(batch, None, f"{type(exc).__name__}: {exc}")
             except Exception:  # the lease expires: the batch is tried again then
@@ -208,7 +241,7 @@ class Deliverer:
         self.offline_until = 0.0
         self.good_answer_seen = True
 
-    async def _means(self, entry: Entry) -> Means | None:
+    async def _means(self, entry: Item) -> Means | None:
         """What to send a player's entries with, best first: the game's session token
         if it says it is that player's; the player's delivery credential (a stored
         session token is exchanged for one first); the stored session token itself
@@ -234,7 +267,7 @@ class Deliverer:
             return Source.TRY, live
         return None
 
-    async def _live_token(self, entry: Entry) -> tuple[str, Speaks]:
+    async def _live_token(self, entry: Item) -> tuple[str, Speaks]:
         """The game's session token and whether it speaks for the entry's player."""
         own = self.identity
         if own is None or not own.owns(entry):
@@ -256,7 +289,7 @@ class Deliverer:
         )
         return token, verdict
 
-    async def _stored_credential(self, entry: Entry) -> str | None:
+    async def _stored_credential(self, entry: Item) -> str | None:
         """The player's delivery credential, exchanging the player's stored session
         token for one if there is none yet (one exchange at a time per player)."""
         player = _player(entry)
@@ -268,7 +301,7 @@ class Deliverer:
             stored = await asyncio.to_thread(self.queue.session_token, **player)
             return None if stored is None else await self._exchange(entry, stored)
 
-    async def _exchange(self, entry: Entry, token: str) -> str | None:
+    async def _exchange(self, entry: Item, token: str) -> str | None:
         """`exchange` for an entry's player; the credential stored, or None."""
         return (await self.exchange(_player(entry), token)).credential
 
@@ -335,7 +368,7 @@ class Deliverer:
         return await self._settle(batch, response)
 
     async def _refused_means(
-        self, batch: list[Entry], source: Source, token: str, response: httpx.Response
+        self, batch: Batch, source: Source, token: str, response: httpx.Response
     ) -> bool:
         """Handle a 401/403 that refuses what the batch was sent with rather than the
         update (`_token.on_refusal`); True if the batch stays queued for that."""
@@ -387,8 +420,78 @@ class Deliverer:
         )
         return 1
 
-    async def _retry(self, batch: list[Entry], response: httpx.Response | None, error: str) -> None:
+    async def _retry(self, batch: Batch, response: httpx.Response | None, error: str) -> None:
         now = self.queue.clock()
         wait = retry_after(response.headers.get("retry-after"), now) if response else None
         soft, hard = next_attempt(max(e.attempts for e in batch), wait, now, self.rng)
-        await asyncio.to_thread(self.queue.retry, batch, soft=soft, hard=hard, error=error)
+        if _are_events(batch):
+            await asyncio.to_thread(
+                self.queue.retry_events, batch, soft=soft, hard=hard, error=error
+            )
+        else:
+            await asyncio.to_thread(
+                self.queue.retry,
+                batch,  # type: ignore[arg-type]
+                soft=soft,
+                hard=hard,
+                error=error,
+            )
+
+    # -- events ----------------------------------------------------------------------
+
+    async def _deliver_events(self, batch: list[QueuedEvent]) -> PassResult:
+        first = batch[0]
+        means = await self._means(first)
+        if means is None:
+            await self._retry(batch, None, NOTHING_DELIVERS.format(xuid=first.xuid))
+            return PassResult(stranded=tuple(batch))
+        return PassResult(await self._send_events(batch, means))
+
+    async def _send_events(self, batch: list[QueuedEvent], means: Means) -> int:
+        """Send one player's events (in order) with what `_means` chose; returns how
+        many were settled. The events keep their ids, so a batch sent again after a
+        lost answer is counted once by the service."""
+        first = batch[0]
+        source, token = means
+        try:
+            response = await self.http.post(
+                events_url(first.service, first.xuid),
+                json=events_body(batch),
+                headers=headers(token),
+            )
+        except httpx.HTTPError as exc:
+            self.went_offline()
+            await self._retry(batch, None, f"{type(exc).__name__}: {exc}")
+            return 0
+        self.offline_until = 0.0
+        blamed = faulty_event(response.status_code, response.content)
+        if blamed is None and await self._refused_means(batch, source, token, response):
+            return 0
+        return await self._settle_events(batch, response, means, blamed)
+
+    async def _settle_events(
+        self, batch: list[QueuedEvent], response: httpx.Response, means: Means, blamed: int | None
+    ) -> int:
+        """A 200 settles the batch. A refusal naming one event (`events[i]`)
+        dead-letters that one and sends the rest again (the service applied none of
+        them); any other refusal (409, 404, a 400 of the whole request)
+        dead-letters the batch."""
+        status = response.status_code
+        outcome = classify_events(status, response.content, queued=True)
+        if outcome is Outcome.UPDATED:
+            await asyncio.to_thread(self.queue.events_delivered, batch)
+            self.good_answer()
+            return len(batch)
+        if outcome is Outcome.RETRY:
+            await self._retry(batch, response, f"HTTP {status}: {_reason(response)}")
+            return 0
+        refused = [batch[blamed]] if blamed is not None and blamed < len(batch) else batch
+        reason = _reason(response)
+        await asyncio.to_thread(
+            self.queue.dead_letter_events, refused, status=status, reason=reason
+        )
+        log.warning(
+            "%d queued event(s) rejected for good (HTTP %d): %s", len(refused), status, reason
+        )
+        rest = [event for event in batch if event not in refused]
+        return len(refused) + (await self._send_events(rest, means) if rest else 0)

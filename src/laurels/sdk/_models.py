@@ -10,10 +10,12 @@ from typing import Any, Literal
 from laurels.sdk._queue import QueueStatus
 
 Status = Literal["updated", "not_modified", "queued", "rejected"]
+EventStatus = Literal["sent", "queued", "rejected"]
 
 __all__ = [
     "Achievement",
     "AchievementsPage",
+    "EventResult",
     "ProgressChange",
     "ProgressEvent",
     "QueueStatus",
@@ -44,8 +46,30 @@ class UpdateResult:
 
 
 @dataclass(frozen=True)
+class EventResult:
+    """The outcome of `write_event`. "sent": the service took it (hresult 0);
+    "queued": it is on disk and will be delivered (hresult 0); "rejected": the
+    service refused it for good (`0x80190000 | status`, its description), or the
+    queue was full (hresult E_QUEUE_FULL, `description` "queue full",
+    `http_status` None). `event_id` is the id the SDK gave the event."""
+
+    status: EventStatus
+    hresult: int
+    event_id: str
+    http_status: int | None = None
+    description: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "rejected"
+
+
+@dataclass(frozen=True)
 class Achievement:
-    """One achievement as the service shows it to this player."""
+    """One achievement as the service shows it to this player. `percent` is the
+    progress of a title-managed achievement; an event-based one
+    (`event_based`) has None until unlocked (100), and its stat requirements
+    (`current`, `target`, `operationType`) in `requirements`."""
 
     id: str
     name: str
@@ -62,10 +86,25 @@ class Achievement:
     def unlocked(self) -> bool:
         return self.progress_state == "Achieved"
 
+    @property
+    def event_based(self) -> bool:
+        """Whether the service drives it by events, as it says
+        (`progressionKind`: "EventBased"; a service that does not say is
+        title-managed)."""
+        return self.raw.get("progressionKind") == "EventBased"
+
+    @property
+    def requirements(self) -> list[dict[str, Any]]:
+        """The wire's `progression.requirements` (copies)."""
+        found = (self.raw.get("progression") or {}).get("requirements") or []
+        return [dict(r) for r in found]
+
     @classmethod
     def from_wire(cls, item: dict[str, Any]) -> Achievement:
         requirement = (item.get("progression", {}).get("requirements") or [{}])[0]
         current = requirement.get("current")
+        if item.get("progressionKind") == "EventBased":  # a stat's value, not a percentage
+            current = 100 if item["progressState"] == "Achieved" else None
         gamerscore = next(
             (int(r["value"]) for r in item.get("rewards", []) if r.get("type") == "Gamerscore"), 0
         )

@@ -1,11 +1,13 @@
 """Pure decisions of the SDK, without I/O, tested with tables: argument checks,
-classification of answers, backoff, Retry-After and coalescing."""
+classification of answers, backoff, Retry-After and coalescing; the same for
+events (spec/events.md)."""
 
 from __future__ import annotations
 
 import email.utils
 import json
 import random
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -207,3 +209,80 @@ def iso_time(moment: float) -> str:
     """ISO-8601 UTC with seven fractional digits, as the service speaks it."""
     when = datetime.fromtimestamp(moment, UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond:06d}0Z"
+
+
+# -- events (spec/events.md) -----------------------------------------------------------
+
+EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_EVENTS = 100  # the service's cap per request
+MAX_FIELDS = 20  # dimensions, measurements: the most an event may declare
+# A full queue refuses an event with this hresult (E_OUTOFMEMORY: the offline
+# buffer has no room) and this description.
+E_QUEUE_FULL = 0x8007000E
+QUEUE_FULL = "queue full"
+FAULTY_EVENT = re.compile(r"events\[(\d+)\]")
+
+
+def check_event(
+    xuid: object, name: object, dimensions: object, measurements: object
+) -> tuple[str, str, dict[str, str], dict[str, int]]:
+    """(xuid, name, dimensions, measurements) of an event to write; ValueError for
+    arguments that can never succeed: a name off `EVENT_NAME`, a field name off it
+    too, a dimension that is not a string, a measurement that is not an int (a
+    bool is not) or beyond int64. None stands for no fields."""
+    player, _, _ = check_update(xuid, "-", 1)
+    if not isinstance(name, str) or EVENT_NAME.fullmatch(name) is None:
+        raise ValueError(f"an event name must match {EVENT_NAME.pattern}, not {name!r}")
+    texts: dict[str, str] = {}
+    for key, value in _fields(dimensions, "dimensions").items():
+        if not isinstance(value, str):
+            raise ValueError(f"dimensions[{key!r}] must be a string, not {value!r}")
+        texts[key] = value
+    numbers: dict[str, int] = {}
+    for key, value in _fields(measurements, "measurements").items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"measurements[{key!r}] must be an int, not {value!r}")
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"measurements[{key!r}] must fit in int64, not {value}")
+        numbers[key] = int(value)  # (an int subclass is sent as a plain int)
+    return player, name, texts, numbers
+
+
+def _fields(values: object, what: str) -> dict[str, object]:
+    """A mapping of field names (None: empty); ValueError for anything else."""
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{what} must be a dict, not {type(values).__name__}")
+    if len(values) > MAX_FIELDS:
+        raise ValueError(f"{what} may hold at most {MAX_FIELDS} fields")
+    for key in values:
+        if not isinstance(key, str) or EVENT_NAME.fullmatch(key) is None:
+            raise ValueError(f"{what} names must match {EVENT_NAME.pattern}, not {key!r}")
+    return dict(values)
+
+
+def classify_events(status: int, body: bytes = b"", *, queued: bool = False) -> Outcome:
+    """What an answer to `POST /events` means, by `classify`'s rules: only the
+    service's 200 (`{"accepted": n, "duplicates": m}`) settles events as sent (as
+    UPDATED), and only a 4xx with its error body rejects them; anything else, and
+    408, 429, 5xx, is RETRY."""
+    if status == 200:
+        data = json_object(body)
+        counts = None if data is None else (data.get("accepted"), data.get("duplicates"))
+        good = counts is not None and all(
+            isinstance(n, int) and not isinstance(n, bool) for n in counts
+        )
+        return Outcome.UPDATED if good else Outcome.RETRY
+    if status == 304:
+        return Outcome.RETRY
+    return classify(status, body, queued=queued)
+
+
+def faulty_event(status: int, body: bytes) -> int | None:
+    """The index of the one event a 400 or 403 blames (its description starts with
+    `events[i]`), or None when the refusal is of the whole request."""
+    error = service_error(body) if status in (400, 403) else None
+    found = None if error is None else FAULTY_EVENT.match(str(error["description"]))
+    return None if found is None else int(found.group(1))

@@ -1,12 +1,14 @@
 """The offline queue: a SQLite file on the device (WAL, `synchronous=FULL`).
 
-An update is on disk before `enqueue` returns. Updates of one (service, sandbox,
-scid, xuid, achievement) coalesce to their maximum, so the queue never holds more
-rows than the local players' distinct achievements. Rows hold plain columns (no
-pickle) and the player's identity. The narrow delivery credential the service
-issues is kept in the same file, which is created with mode 0600; so is, only until
-it has been exchanged for such a credential or has expired, the session token of a
-player who has none yet (the threat model is in `laurels.auth.credentials`).
+An update is on disk before `enqueue` returns, an event before `enqueue_event`
+returns (events live in their own tables, `_eventlog`, never coalesced). Updates
+of one (service, sandbox, scid, xuid, achievement) coalesce to their maximum, so
+the queue never holds more update rows than the local players' distinct
+achievements. Rows hold plain columns (no pickle) and the player's identity. The
+narrow delivery credential the service issues is kept in the same file, which is
+created with mode 0600; so is, only until it has been exchanged for such a
+credential or has expired, the session token of a player who has none yet (the
+threat model is in `laurels.auth.credentials`).
 
 Several processes may use one file at once (a game's worker and `laurels sync`):
 every write is a short `BEGIN IMMEDIATE` transaction, and a deliverer takes rows
@@ -34,6 +36,8 @@ from typing import cast
 
 import platformdirs
 
+from laurels.sdk import _eventlog as eventlog
+from laurels.sdk._eventlog import DEFAULT_MAX_QUEUED_EVENTS, QueuedEvent
 from laurels.sdk._exceptions import QueueError
 from laurels.sdk._policy import MAX_WAIT, Queued, coalesce, due_time
 from laurels.sdk._token import Blocked
@@ -170,6 +174,11 @@ class QueueStatus:
     # Set when the queue location could not be used at all: which, why, and that
     # updates queued by this process live in its memory only (`open_queue`).
     not_durable: str | None = None
+    # Of the counts above, events (`pending` and `dead_letters` count updates and
+    # events together), and the events refused because the queue was full.
+    events_pending: int = 0
+    event_dead_letters: int = 0
+    events_refused_full: int = 0
 
 
 ENTRY_COLUMNS = (
@@ -217,6 +226,8 @@ class OfflineQueue:
         queue._memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         queue._memory.create_function("due_time", 3, due_time, deterministic=True)
         queue._memory.executescript(SCHEMA)
+        eventlog.create(queue._memory)
+        queue._memory.execute(f"PRAGMA user_version = {eventlog.SCHEMA_VERSION}")
         return queue
 
     def _open(self) -> None:
@@ -244,6 +255,7 @@ class OfflineQueue:
             os.close(descriptor)
             with self._reading() as conn:
                 conn.executescript(SCHEMA)  # idempotent: IF NOT EXISTS
+                eventlog.upgrade(conn)
                 problem = conn.execute("PRAGMA quick_check").fetchone()[0]
         except (OSError, ValueError, QueueError) as exc:  # (ValueError: a NUL in the path)
             raise QueueError(f"cannot open the offline queue {self.path}: {exc}") from exc
@@ -497,23 +509,95 @@ class OfflineQueue:
                 (*entry.key, self.owner),
             )
 
-    def pending_count(self, service: str | None = None) -> int:
-        query, args = "SELECT count(*) FROM pending", cast(tuple[str, ...], ())
-        if service is not None:
-            query, args = query + " WHERE service = ?", (service,)
+    # -- events (`_eventlog`) ----------------------------------------------------
+
+    def enqueue_event(
+        self,
+        event: QueuedEvent,
+        *,
+        not_before: float = 0.0,
+        limit: int = DEFAULT_MAX_QUEUED_EVENTS,
+    ) -> bool:
+        """Append an event (its `seq` is ignored) behind what is queued, not to be
+        delivered before `not_before`. Returns True once it is on disk; False, and
+        counted in `status().events_refused_full`, when `limit` events are queued
+        already. Raises QueueError if it cannot be written."""
+        with self._transaction() as conn:
+            return eventlog.append(
+                conn, event, now=self.clock(), not_before=not_before, limit=limit
+            )
+
+    def events_queued(self, service: str, sandbox: str, title_id: int, xuid: str) -> bool:
+        """Whether the player has events queued (a new one must go behind them)."""
         with self._reading() as conn:
-            return int(conn.execute(query, args).fetchone()[0])
+            return eventlog.has_queued(conn, (service, sandbox, title_id, xuid))
+
+    def claim_events(self, *, limit: int = 512, force: bool = False) -> list[QueuedEvent]:
+        """Lease, in `seq` order, the first events (up to `MAX_EVENTS`) of each
+        player whose first event is due and not leased to a live owner; `force`
+        and the leases of dead owners as in `claim`."""
+        now = self.clock()
+        where = "due_time(not_before, :now, :wait) <= :now"
+        if not force:
+            where += " AND due_time(next_attempt_at, :now, :wait) <= :now"
+        with self._transaction() as conn:
+            dead = {f"dead{n}": owner for n, owner in enumerate(_dead_owners(conn, now))}
+            orphaned = f" OR lease_owner IN ({', '.join(':' + k for k in dead)})" if dead else ""
+            where += f" AND (due_time(lease_expires, :now, :lease) <= :now{orphaned})"
+            due = {"where": where, "now": now, "wait": MAX_WAIT, "lease": LEASE_SECONDS, **dead}
+            return eventlog.claim(
+                conn, owner=self.owner, until=now + LEASE_SECONDS, due=due, limit=limit
+            )
+
+    def events_delivered(self, events: list[QueuedEvent]) -> None:
+        """Remove events the service took (or counted as duplicates)."""
+        with self._transaction() as conn:
+            eventlog.delivered(conn, events)
+
+    def retry_events(
+        self, events: list[QueuedEvent], *, soft: float, hard: float, error: str
+    ) -> None:
+        """Release events for another attempt, as `retry`."""
+        with self._transaction() as conn:
+            eventlog.retry(conn, events, owner=self.owner, soft=soft, hard=hard, error=error)
+
+    def dead_letter_events(self, events: list[QueuedEvent], *, status: int, reason: str) -> None:
+        """Move events the service rejected for good to the event dead letters."""
+        now = self.clock()
+        with self._transaction() as conn:
+            eventlog.dead_letter(conn, events, status=status, reason=reason, now=now)
+
+    def event_dead_letters(self) -> list[eventlog.DeadEvent]:
+        with self._reading() as conn:
+            return eventlog.dead_events(conn)
+
+    # -- both ----------------------------------------------------------------------
+
+    def pending_count(self, service: str | None = None) -> int:
+        """Updates and events queued (for `service`, when given)."""
+        where, args = "", cast(tuple[str, ...], ())
+        if service is not None:
+            where, args = " WHERE service = ?", (service,)
+        with self._reading() as conn:
+            return sum(
+                int(conn.execute(f"SELECT count(*) FROM {table}{where}", args).fetchone()[0])
+                for table in ("pending", "events")
+            )
 
     def next_due(self) -> float | None:
-        """When the earliest pending entry may be tried (None when none is)."""
+        """When the earliest pending entry or player's first event may be tried
+        (None when none is)."""
+        params = {"now": self.clock(), "wait": MAX_WAIT, "lease": LEASE_SECONDS}
         with self._reading() as conn:
             row = conn.execute(
                 "SELECT min(max(due_time(next_attempt_at, :now, :wait),"
                 " due_time(not_before, :now, :wait), due_time(lease_expires, :now, :lease)))"
                 " FROM pending",
-                {"now": self.clock(), "wait": MAX_WAIT, "lease": LEASE_SECONDS},
+                params,
             ).fetchone()
-        return None if row[0] is None else float(row[0])
+            events = eventlog.next_due(conn, params)
+        times = [t for t in (None if row[0] is None else float(row[0]), events) if t is not None]
+        return min(times) if times else None
 
     def status(self, *, last: int = 5) -> QueueStatus:
         with self._reading() as conn:
@@ -525,7 +609,9 @@ class OfflineQueue:
         session token in this file."""
         rows = conn.execute(
             "SELECT p.service, p.sandbox, p.title_id, p.xuid, count(*), max(s.expires_at)"
-            " FROM pending p LEFT JOIN credentials c ON c.service = p.service"
+            " FROM (SELECT service, sandbox, title_id, xuid FROM pending UNION ALL"
+            " SELECT service, sandbox, title_id, xuid FROM events) p"
+            " LEFT JOIN credentials c ON c.service = p.service"
             " AND c.sandbox = p.sandbox AND c.title_id = p.title_id AND c.xuid = p.xuid"
             " LEFT JOIN session_tokens s ON s.service = p.service AND s.sandbox = p.sandbox"
             " AND s.title_id = p.title_id AND s.xuid = p.xuid"
@@ -536,22 +622,32 @@ class OfflineQueue:
         return tuple(Blocked(r[0], r[1], int(r[2]), r[3], int(r[4]), r[5]) for r in rows)
 
     def _status(self, conn: sqlite3.Connection, last: int) -> QueueStatus:
-        pending = int(conn.execute("SELECT count(*) FROM pending").fetchone()[0])
+        updates = int(conn.execute("SELECT count(*) FROM pending").fetchone()[0])
         dead = int(conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
-        reasons = tuple(
-            f"{row[0]} {row[1]} {row[2]}: HTTP {row[3]}: {row[4]}"
+        events, dead_events, refused = eventlog.counts(conn)
+        reasons = [
+            (float(row[0]), f"{row[1]} {row[2]} {row[3]}: HTTP {row[4]}: {row[5]}")
             for row in conn.execute(
-                "SELECT xuid, scid, achievement_id, status, reason FROM dead_letters"
+                "SELECT failed_at, xuid, scid, achievement_id, status, reason FROM dead_letters"
                 " ORDER BY id DESC LIMIT ?",
                 (last,),
             )
-        )
+        ]
+        reasons = sorted(reasons + eventlog.reasons(conn, last), key=lambda r: -r[0])[:last]
         error = conn.execute(
-            "SELECT last_error FROM pending WHERE last_error IS NOT NULL"
-            " ORDER BY next_attempt_at DESC LIMIT 1"
+            "SELECT last_error, next_attempt_at FROM pending WHERE last_error IS NOT NULL"
+            " UNION ALL SELECT last_error, next_attempt_at FROM events"
+            " WHERE last_error IS NOT NULL ORDER BY next_attempt_at DESC LIMIT 1"
         ).fetchone()
         return QueueStatus(
-            pending, dead, reasons, None if error is None else error[0], self._moved_aside()
+            updates + events,
+            dead + dead_events,
+            tuple(text for _, text in reasons),
+            None if error is None else error[0],
+            self._moved_aside(),
+            events_pending=events,
+            event_dead_letters=dead_events,
+            events_refused_full=refused,
         )
 
     def _moved_aside(self) -> tuple[str, ...]:
@@ -733,9 +829,10 @@ def _dead_owners(conn: sqlite3.Connection, now: float) -> list[str]:
     """Holders of unexpired leases that were processes of this machine and are gone.
     Any other holder (another machine, a reused pid) keeps its lease until it expires."""
     owners = conn.execute(
-        "SELECT DISTINCT lease_owner FROM pending WHERE lease_expires > ?"
+        "SELECT lease_owner FROM pending WHERE lease_expires > :now AND lease_owner IS NOT NULL"
+        " UNION SELECT lease_owner FROM events WHERE lease_expires > :now"
         " AND lease_owner IS NOT NULL",
-        (now,),
+        {"now": now},
     ).fetchall()
     return [str(owner) for (owner,) in owners if not _alive(str(owner))]
 
