@@ -77,9 +77,10 @@ async def test_the_newest_schema_is_the_declared_one(empty: Database) -> None:
     assert await differences(empty) == []
 
 
-async def test_0004_goes_down_and_up_again(empty: Database) -> None:
+@pytest.mark.parametrize("down_to", ["0003", "0004"])
+async def test_recent_revisions_go_down_and_up_again(empty: Database, down_to: str) -> None:
     await migrate(empty, "head")
-    await migrate(empty, "0003", down=True)
+    await migrate(empty, down_to, down=True)
     await migrate(empty, "head")
     async with empty.read() as conn:
         assert await conn.scalar(text("SELECT version_num FROM alembic_version")) == HEAD

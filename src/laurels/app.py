@@ -17,7 +17,7 @@ from laurels.auth import routes as auth_routes
 from laurels.errors import Unavailable
 from laurels.metrics import CONTENT_TYPE
 from laurels.progress import routes as progress_routes
-from laurels.progress.schemas import UpdateBody
+from laurels.progress.schemas import EventsBody, UpdateBody
 from laurels.realtime import routes as realtime_routes
 from laurels.runtime import start_runtime
 from laurels.settings import Settings
@@ -90,8 +90,11 @@ def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        body = UpdateBody.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(body.pop("$defs", {}))
-        components["UpdateBody"] = body
+        # The hot routes read their bodies themselves (no FastAPI body parameter):
+        # their body schemas are published here.
+        for model in (UpdateBody, EventsBody):
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body.pop("$defs", {}))
+            components[model.__name__] = body
         app.openapi_schema = publish(schema, settings)
     return app.openapi_schema

@@ -40,6 +40,18 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self._event_requests = Counter(
+            "laurels_event_requests",
+            "Event requests (POST .../events) by result (HTTP status).",
+            ["result"],
+            registry=self.registry,
+        )
+        self._events = Counter(
+            "laurels_events",
+            "Events received in accepted requests: applied, or skipped as duplicates.",
+            ["result"],
+            registry=self.registry,
+        )
         self._unlocks = Counter(
             "laurels_unlocks", "Achievements unlocked by this process.", registry=self.registry
         )
@@ -65,6 +77,13 @@ class Metrics:
     def update_answered(self, status: int) -> None:
         child = self._by_status.get(status)
         (child or self._updates.labels(str(status))).inc()
+
+    def events_answered(self, status: int, *, accepted: int = 0, duplicates: int = 0) -> None:
+        self._event_requests.labels(str(status)).inc()
+        if accepted:
+            self._events.labels("applied").inc(accepted)
+        if duplicates:
+            self._events.labels("duplicate").inc(duplicates)
 
     def committed(self, applied: Applied) -> None:
         if applied.unlocks:

@@ -23,6 +23,8 @@ from laurels.db import Database
 from laurels.metrics import Metrics
 from laurels.progress import service as progress
 from laurels.progress.drivers import batch_store
+from laurels.progress.events import EventIntake
+from laurels.progress.maintenance import AppliedEventPruner
 from laurels.progress.reads import Reader
 from laurels.progress.service import Applied
 from laurels.progress.updates import TimePolicy, Updater
@@ -45,6 +47,8 @@ class Runtime:
     catalog: Catalog
     writer: GroupCommitWriter
     updater: Updater
+    # Event-based titles' events (spec/events.md), through the same writer.
+    events: EventIntake
     reader: Reader
     # The activity feed and title history (reads progress through its face).
     activity: ActivityReader
@@ -145,6 +149,9 @@ async def _start_components(stack: AsyncExitStack, db: Database, settings: Setti
         skew_us=settings.time_achieved_skew_seconds * 1_000_000,
         window_us=settings.time_achieved_window_seconds * 1_000_000,
     )
+    await _started(
+        stack, AppliedEventPruner(db, keep_us=time_policy.window_us + time_policy.skew_us)
+    )
     return Runtime(
         settings=settings,
         db=db,
@@ -153,6 +160,7 @@ async def _start_components(stack: AsyncExitStack, db: Database, settings: Setti
         updater=Updater(
             catalog, writer, max_items=settings.max_achievements_per_update, time_policy=time_policy
         ),
+        events=EventIntake(catalog, writer, time_policy=time_policy),
         reader=Reader(db, catalog, paging_key),
         activity=ActivityReader(db, catalog, paging_key, progress=progress),
         paging_key=paging_key,

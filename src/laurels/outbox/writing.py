@@ -30,11 +30,14 @@ class Player(NamedTuple):
 
 
 class AchievementProgress(NamedTuple):
-    """One achievement as stored after the update."""
+    """One achievement as stored after the update. An event-based achievement's
+    progress is its required stats' values (`current`: stat name → value, unset
+    stats absent), and `percent` is 100 once unlocked, 0 before."""
 
     achievement_id: str
     percent: int
     time_unlocked: int | None  # microseconds; None until unlocked
+    current: dict[str, int] | None = None
 
 
 def _payload(data: dict[str, Any]) -> str:
@@ -51,15 +54,19 @@ def _identity(player: Player, achievement_id: str) -> dict[str, Any]:
     }
 
 
+def _item(item: AchievementProgress) -> dict[str, Any]:
+    row = {"id": item.achievement_id, "percent": item.percent, "timeUnlocked": item.time_unlocked}
+    if item.current is not None:
+        row["current"] = item.current
+    return row
+
+
 def progress_changed(
     player: Player, progression: Sequence[AchievementProgress], *, now_us: int
 ) -> dict[str, Any]:
     """The row of one accepted update: the achievements it moved, as now stored
     (`progression` must not be empty)."""
-    items = [
-        {"id": item.achievement_id, "percent": item.percent, "timeUnlocked": item.time_unlocked}
-        for item in progression
-    ]
+    items = [_item(item) for item in progression]
     return {
         **_identity(player, progression[0].achievement_id),
         "event_type": PROGRESS_CHANGED,

@@ -28,8 +28,9 @@ from sqlalchemy.engine import make_url
 
 from laurels.db import SQLITE_BUSY_TIMEOUT_MS, Database
 from laurels.errors import Unavailable
-from laurels.progress.plan import Applied, Plan, Step, UpdateRequest, update_plan
-from laurels.progress.statements import bulk_statements, statements
+from laurels.progress.batch import Request, batch_plan
+from laurels.progress.plan import Applied, Plan, Step
+from laurels.progress.statements import PLAYER_LOCK, bulk_statements, statements
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5
@@ -46,24 +47,28 @@ class Compiled:
 
 
 @cache
-def compiled(dialect: str) -> dict[str, Compiled]:
+def compiled(dialect: str) -> dict[str, Compiled | None]:
     """Every statement of the plan as SQL for the driver; on PostgreSQL the ones
-    that return rows take arrays (a whole round in one statement)."""
+    that return rows take arrays (a whole round in one statement). None: a statement
+    this database does not need (SQLite's `BEGIN IMMEDIATE` already admits one
+    writer at a time, so it takes no player lock)."""
     target: Any = (
         sqlite.dialect(paramstyle="qmark") if dialect == "sqlite" else pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
     )
     chosen = dict(statements(dialect))
     if dialect == "postgresql":
         chosen.update(bulk_statements())
-    result = {}
+    result: dict[str, Compiled | None] = {}
     for name, statement in chosen.items():
-        done = statement.compile(dialect=target)
+        done: Any = statement.compile(dialect=target)  # a SQLCompiler
         result[name] = Compiled(done.string, tuple(done.positiontup or ()))
+    if dialect == "sqlite":
+        result[PLAYER_LOCK] = None
     return result
 
 
 class BatchStore(Protocol):
-    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> Applied:
+    async def apply(self, requests: Sequence[Request], *, now_us: int) -> Applied:
         """Apply in one transaction (see `Applied`)."""
 
     async def close(self) -> None: ...
@@ -78,7 +83,7 @@ class SqliteBatchStore:
         self._conn: sqlite3.Connection | None = None
         self._statements = compiled("sqlite")
 
-    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> Applied:
+    async def apply(self, requests: Sequence[Request], *, now_us: int) -> Applied:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._apply, requests, now_us)
 
@@ -91,10 +96,10 @@ class SqliteBatchStore:
             self._conn = conn
         return self._conn
 
-    def _apply(self, requests: Sequence[UpdateRequest], now_us: int) -> Applied:
+    def _apply(self, requests: Sequence[Request], now_us: int) -> Applied:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return self._transaction(update_plan(requests, now_us=now_us))
+                return self._transaction(batch_plan(requests, now_us=now_us))
             except sqlite3.OperationalError as exc:
                 if attempt == ATTEMPTS or "locked" not in str(exc):
                     raise Unavailable("the database is unavailable; try again") from exc
@@ -121,6 +126,8 @@ class SqliteBatchStore:
 
     def _run(self, conn: sqlite3.Connection, step: Step) -> list[tuple[Any, ...]]:
         statement = self._statements[step.statement]
+        if statement is None:
+            return []
         if not step.returns:
             conn.executemany(statement.sql, [statement.args(p) for p in step.params])
             return []
@@ -145,10 +152,10 @@ class PostgresBatchStore:
         self._db = db
         self._statements = compiled("postgresql")
 
-    async def apply(self, requests: Sequence[UpdateRequest], *, now_us: int) -> Applied:
+    async def apply(self, requests: Sequence[Request], *, now_us: int) -> Applied:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return await self._transaction(update_plan(requests, now_us=now_us))
+                return await self._transaction(batch_plan(requests, now_us=now_us))
             except Exception as exc:
                 if attempt == ATTEMPTS or getattr(exc, "sqlstate", None) not in TRANSIENT_SQLSTATES:
                     raise
@@ -171,6 +178,8 @@ class PostgresBatchStore:
 
     async def _run(self, raw: Any, step: Step) -> list[Any]:
         statement = self._statements[step.statement]
+        if statement is None:
+            return []
         if step.returns:  # one array per column
             columns = [[params[name] for params in step.params] for name in statement.names]
             return list(await raw.fetch(statement.sql, *columns))

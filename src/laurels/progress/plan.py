@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from laurels import activity, outbox
 from laurels.progress.statements import (
@@ -43,9 +43,24 @@ class UpdateRequest:
     items: tuple[ItemUpdate, ...]
 
 
+class PlayerTitle(Protocol):
+    """Whose request it is, and the configuration version it was judged by."""
+
+    @property
+    def sandbox(self) -> str: ...
+    @property
+    def xuid(self) -> str: ...
+    @property
+    def scid(self) -> str: ...
+    @property
+    def title_id(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Unlock:
-    request: UpdateRequest
+    request: PlayerTitle
     achievement_id: str
     time_unlocked: int
 
@@ -92,11 +107,13 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """What a committed plan did: per request, whether anything changed, and how
-    many achievements it unlocked."""
+    """What a committed plan did: per request, whether anything changed (and for an
+    event request, how many of its events were applied), and how many achievements
+    it unlocked."""
 
     changed: list[bool]
     unlocks: int
+    accepted: list[int] | None = None
 
 
 Plan = Generator[Step, list[tuple[Any, ...]], Applied]
@@ -161,14 +178,14 @@ def update_plan(requests: Sequence[UpdateRequest], *, now_us: int) -> Plan:
             touched.add(NewPlayer(request.sandbox, request.xuid, request.scid))
             if row.time_unlocked is not None and row.percent >= 100:
                 unlocks.append(Unlock(request, item.achievement_id, row.time_unlocked))
-    yield from _player_steps(sorted(touched), now_us)
-    yield from _unlock_steps(unlocks, now_us)
+    yield from player_steps(sorted(touched), now_us)
+    yield from unlock_steps(unlocks, now_us)
     if moved:
         yield Step(statement=OUTBOX_INSERT, params=_outbox_rows(requests, moved, unlocks, now_us))
     return Applied(changed, len(unlocks))
 
 
-def _player_steps(players: list[NewPlayer], now_us: int) -> Generator[Step, Any, None]:
+def player_steps(players: list[NewPlayer], now_us: int) -> Generator[Step, Any, None]:
     if not players:
         return
     params = [{**player._asdict(), "now": now_us} for player in players]
@@ -184,7 +201,7 @@ def _player_steps(players: list[NewPlayer], now_us: int) -> Generator[Step, Any,
         )
 
 
-def _unlock_steps(unlocks: list[Unlock], now_us: int) -> Generator[Step, Any, None]:
+def unlock_steps(unlocks: list[Unlock], now_us: int) -> Generator[Step, Any, None]:
     if not unlocks:
         return
     counts = Counter((u.request.sandbox, u.request.scid, u.achievement_id) for u in unlocks)
@@ -198,7 +215,7 @@ def _unlock_steps(unlocks: list[Unlock], now_us: int) -> Generator[Step, Any, No
     yield Step(statement=FEED_INSERT, params=[feed_row(u, now_us=now_us) for u in unlocks])
 
 
-def _player(request: UpdateRequest) -> outbox.Player:
+def outbox_player(request: PlayerTitle) -> outbox.Player:
     return outbox.Player(
         request.sandbox, request.xuid, request.scid, request.title_id, request.version
     )
@@ -226,12 +243,17 @@ def _outbox_rows(
     """One PROGRESS_CHANGED row per request that changed (in request order), then
     one UNLOCKED row per unlock."""
     changes = [
-        outbox.progress_changed(_player(requests[i]), items, now_us=now_us)
+        outbox.progress_changed(outbox_player(requests[i]), items, now_us=now_us)
         for i, items in sorted(moved.items())
     ]
-    return changes + [
+    return changes + unlocked_rows(unlocks, now_us)
+
+
+def unlocked_rows(unlocks: list[Unlock], now_us: int) -> list[dict[str, Any]]:
+    """The outbox's UNLOCKED row of each unlock."""
+    return [
         outbox.unlocked(
-            _player(u.request),
+            outbox_player(u.request),
             achievement_id=u.achievement_id,
             time_unlocked=u.time_unlocked,
             now_us=now_us,

@@ -9,7 +9,7 @@ from typing import Any
 from laurels.db import Database
 from laurels.errors import BadRequest, NotFound
 from laurels.progress import paging
-from laurels.progress.service import Stats, read_progress, read_stats
+from laurels.progress.service import Stats, read_player_stats, read_progress, read_stats
 from laurels.progress.views import Progress, render
 from laurels.titles import Catalog, PublishedTitle
 from laurels.wire.context import RenderContext
@@ -119,7 +119,7 @@ class Reader:
             principal.require_read_access(xuid=xuid, title_id=title_id)
         cursor = self._cursor(principal, xuid, query)
         titles = await self._titles(principal.sandbox, cursor, query.title_ids)
-        rows, stats = await self._read(principal.sandbox, xuid, titles, query.possible_only)
+        rows, stats, values = await self._read(principal.sandbox, xuid, titles, query.possible_only)
         if cursor is not None:
             snapshot = {t.title_id: t.unlocked for t in cursor.titles}
             offset = cursor.offset
@@ -136,6 +136,7 @@ class Reader:
                 stats.of(t.scid, t.achievements[p].id),
                 ctx,
                 owner=principal.xuid == xuid,
+                values=values.get(t.scid),
             )
             for t, p in page
         ]
@@ -161,16 +162,23 @@ class Reader:
 
     async def _read(
         self, sandbox: str, xuid: str, titles: Sequence[PublishedTitle], possible_only: bool
-    ) -> tuple[dict[tuple[str, str], Progress], Stats]:
+    ) -> tuple[dict[tuple[str, str], Progress], Stats, dict[str, dict[str, int]]]:
+        """The player's progress, the titles' rarity counters, and the player's stats
+        of the event-based titles (no player data when `possible_only`)."""
         scids = [t.scid for t in titles]
+        event_scids = [t.scid for t in titles if t.event_based]
+        player = not possible_only and bool(scids)
         async with self._db.read() as conn:
             rows = (
-                {}
-                if possible_only or not scids
-                else await read_progress(conn, sandbox=sandbox, xuid=xuid, scids=scids)
+                await read_progress(conn, sandbox=sandbox, xuid=xuid, scids=scids) if player else {}
+            )
+            values = (
+                await read_player_stats(conn, sandbox=sandbox, xuid=xuid, scids=event_scids)
+                if player and event_scids
+                else {}
             )
             stats = await read_stats(conn, sandbox=sandbox, scids=scids)
-        return rows, stats
+        return rows, stats, values
 
     async def one(
         self, principal: Principal, xuid: str, scid: str, achievement_id: str, ctx: RenderContext
@@ -182,7 +190,7 @@ class Reader:
         position = title.index.get(achievement_id)
         if position is None:
             raise NotFound(f"no achievement {achievement_id!r} in title {title.title_id}")
-        rows, stats = await self._read(principal.sandbox, xuid, [title], False)
+        rows, stats, values = await self._read(principal.sandbox, xuid, [title], False)
         item = render(
             title,
             position,
@@ -190,6 +198,7 @@ class Reader:
             stats.of(scid, achievement_id),
             ctx,
             owner=principal.xuid == xuid,
+            values=values.get(scid),
         )
         return {
             "achievements": [item],

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from laurels.errors import BadRequest, Forbidden, LaurelsError, NotFound
 from laurels.progress.policy import refuse_retail
 from laurels.progress.reads import ORDERS, ListQuery
-from laurels.progress.schemas import AchievementsPage
-from laurels.progress.service import reset_player
+from laurels.progress.schemas import AchievementsPage, EventsAnswer, StatsAnswer
+from laurels.progress.service import read_player_stats, reset_player
 from laurels.web.auth import Authorized, authorize, authorized_errors, runtime
 from laurels.web.body import read_body
 from laurels.web.params import ContinuationToken, ScidPath, XuidPath, any_case, scid_from_path
@@ -72,6 +72,70 @@ async def update_achievements(request: Request, xuid: XuidPath, scid: ScidPath) 
         raise
     metrics.update_answered(200 if changed else 304)
     return Response(status_code=200 if changed else 304)
+
+
+@router.post(
+    "/users/xuid({xuid})/events",
+    response_model=EventsAnswer,
+    responses=authorized_errors(404, 409, 413, 415),
+    tags=["events"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/EventsBody"}}
+            },
+        }
+    },
+)
+async def send_events(request: Request, xuid: XuidPath) -> Response:
+    """Report 1..100 events of an event-based title (spec/events.md), applied in one
+    transaction or not at all. An event id already applied for this player, title and
+    sandbox, or repeated in the request, is skipped and counted in `duplicates`.
+    403 for a player token sending a `sentBy: server` event; 409 for a
+    title-managed title; 400 names the path of the first bad field
+    (`events[3].measurements.count`).
+
+    Authorized inside, like the update, so that every answer is counted."""
+    rt = runtime(request)
+    try:
+        caller = await authorize(request, xuid)
+        raw = await read_body(request, rt.settings.max_body_bytes)
+        accepted, duplicates = await rt.events.send(
+            caller.principal, xuid=caller.xuid, raw=raw, now_us=now_micros()
+        )
+    except LaurelsError as exc:
+        rt.metrics.events_answered(exc.status)
+        raise
+    rt.metrics.events_answered(200, accepted=accepted, duplicates=duplicates)
+    return JSONResponse({"accepted": accepted, "duplicates": duplicates})
+
+
+@router.get(
+    "/users/xuid({xuid})/stats",
+    response_model=StatsAnswer,
+    responses=authorized_errors(404),
+    tags=["events"],
+)
+async def read_stats(
+    caller: Authorized,
+    titleId: Annotated[
+        int, Query(ge=1, le=MAX_TITLE_ID, description="An event-based title's decimal id")
+    ],
+) -> Response:
+    """The player's stats of a title (unset stats are absent; a title-managed title
+    has none): the player's own token, or the title's game-server credential."""
+    rt, principal = caller.runtime, caller.principal
+    principal.require_read_access(xuid=caller.xuid, title_id=titleId)
+    title = await rt.events.title(principal, titleId)
+    async with rt.db.read() as conn:
+        found = await read_player_stats(
+            conn, sandbox=principal.sandbox, xuid=caller.xuid, scids=[title.scid]
+        )
+    values = found.get(title.scid, {})
+    return JSONResponse(
+        {"stats": [{"name": name, "value": values[name]} for name in title.stats if name in values]}
+    )
 
 
 def _title_ids(text: str) -> tuple[int, ...]:

@@ -125,6 +125,9 @@ class Achievement(BaseModel):
     name: str
     titleAssociations: list[TitleAssociation]
     progressState: Literal["NotStarted", "InProgress", "Achieved"]
+    # Laurels extension: how the achievement progresses (spec/events.md); a title's
+    # kind, so a client knows which achievements a progress update may set.
+    progressionKind: Literal["TitleManaged", "EventBased"]
     progression: Progression
     mediaAssets: list[MediaAsset]
     platforms: list[str]
@@ -145,3 +148,72 @@ class Achievement(BaseModel):
 class AchievementsPage(BaseModel):
     achievements: list[Achievement]
     pagingInfo: PagingInfo
+
+
+# --- event-based titles (spec/events.md) ------------------------------------------------
+
+MAX_EVENTS = 100
+MAX_DIMENSION_LENGTH = 256
+INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
+
+
+class EventItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=64),
+        Field(description="The caller's unique id of the event (the SDK sends a UUID)"),
+    ]
+    name: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=64),
+        Field(description="An event the title declares"),
+    ]
+    time: (
+        Annotated[
+            str,
+            StringConstraints(max_length=40),
+            Field(
+                json_schema_extra={"format": "date-time"},
+                description="When it happened, with its UTC offset (honoured as an "
+                "update's timeAchieved)",
+            ),
+        ]
+        | None
+    ) = None
+    dimensions: Annotated[
+        dict[str, Annotated[str, StringConstraints(max_length=MAX_DIMENSION_LENGTH)]],
+        Field(description='String fields the event declares; a missing one is ""'),
+    ] = {}
+    measurements: Annotated[
+        dict[str, Annotated[int, Field(ge=INT64["minimum"], le=INT64["maximum"])]],
+        Field(description="Integer (int64) fields the event declares; a missing one adds nothing"),
+    ] = {}
+
+
+class EventsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    titleId: Annotated[
+        int,
+        Field(
+            json_schema_extra={"minimum": 1, "maximum": MAX_TITLE_ID},
+            description="An event-based title",
+        ),
+    ]
+    events: Annotated[list[EventItem], Field(min_length=1, max_length=MAX_EVENTS)]
+
+
+class EventsAnswer(BaseModel):
+    accepted: int
+    duplicates: int
+
+
+class StatValue(BaseModel):
+    name: str
+    value: int
+
+
+class StatsAnswer(BaseModel):
+    stats: list[StatValue]

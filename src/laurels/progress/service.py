@@ -18,8 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from laurels import activity
 from laurels.progress import statements
 from laurels.progress.plan import Applied, ItemUpdate, UpdateRequest
-from laurels.progress.tables import achievement_stats, progress, title_players, title_stats
-from laurels.progress.views import Progress
+from laurels.progress.tables import (
+    achievement_stats,
+    applied_events,
+    player_stats,
+    progress,
+    title_players,
+    title_stats,
+)
+from laurels.progress.views import Progress, stat_requirements
 
 __all__ = [
     "Applied",
@@ -27,10 +34,13 @@ __all__ = [
     "Progress",
     "Stats",
     "UpdateRequest",
+    "prune_applied_events",
+    "read_player_stats",
     "read_progress",
     "read_stats",
     "read_titles_played",
     "reset_player",
+    "stat_requirements",
 ]
 
 
@@ -46,6 +56,32 @@ async def read_progress(
         )
     )
     return {(r.scid, r.achievement_id): Progress(r.percent, r.time_unlocked) for r in rows}
+
+
+async def read_player_stats(
+    conn: AsyncConnection, *, sandbox: str, xuid: str, scids: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """scid → the player's set stats (name → value) of event-based titles."""
+    rows = await conn.execute(
+        select(player_stats.c.scid, player_stats.c.stat, player_stats.c.value).where(
+            player_stats.c.sandbox == sandbox,
+            player_stats.c.xuid == xuid,
+            player_stats.c.scid.in_(list(scids)),
+        )
+    )
+    found: dict[str, dict[str, int]] = {}
+    for row in rows:
+        found.setdefault(row.scid, {})[row.stat] = row.value
+    return found
+
+
+async def prune_applied_events(conn: AsyncConnection, *, before_us: int) -> int:
+    """Forget event ids applied before `before_us` (older than the window in which a
+    redelivery is still honoured); returns how many."""
+    result = await conn.execute(
+        delete(applied_events).where(applied_events.c.created_at < before_us)
+    )
+    return int(result.rowcount)
 
 
 @dataclass(frozen=True)
@@ -78,9 +114,9 @@ async def read_stats(conn: AsyncConnection, *, sandbox: str, scids: Sequence[str
 
 
 async def reset_player(conn: AsyncConnection, *, sandbox: str, xuid: str, scid: str) -> int:
-    """Erase one player's data for a title in a sandbox and take it out of the
-    rarity counters; returns how many progress rows were erased. The caller
-    refuses RETAIL."""
+    """Erase one player's data for a title in a sandbox (progress, stats, applied
+    event ids, feed) and take it out of the rarity counters; returns how many
+    progress rows were erased. The caller refuses RETAIL."""
     where = and_(progress.c.sandbox == sandbox, progress.c.xuid == xuid, progress.c.scid == scid)
     unlocked = list(
         (
@@ -92,6 +128,12 @@ async def reset_player(conn: AsyncConnection, *, sandbox: str, xuid: str, scid: 
         ).scalars()
     )
     erased = (await conn.execute(delete(progress).where(where))).rowcount
+    for table in (player_stats, applied_events):
+        await conn.execute(
+            delete(table).where(
+                table.c.sandbox == sandbox, table.c.xuid == xuid, table.c.scid == scid
+            )
+        )
     player = (
         await conn.execute(
             delete(title_players).where(

@@ -14,11 +14,31 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Insert, Table, bindparam, func, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Insert,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import ClauseElement
 
 from laurels import activity, outbox
-from laurels.progress.tables import achievement_stats, progress, title_players, title_stats
+from laurels.progress.tables import (
+    achievement_stats,
+    applied_events,
+    player_stats,
+    progress,
+    title_players,
+    title_stats,
+)
 
 PROGRESS_KEY = ("sandbox", "xuid", "scid", "achievement_id")
 
@@ -29,6 +49,12 @@ PLAYER_COUNT = "title_stats"
 UNLOCK_COUNT = "achievement_stats"
 FEED_INSERT = "activity_insert"
 OUTBOX_INSERT = "outbox_insert"
+# The event plan's (spec/events.md).
+PLAYER_LOCK = "player_lock"
+APPLIED_INSERT = "applied_events_insert"
+STATS_READ = "player_stats_read"
+UNLOCKED_READ = "unlocked_read"
+STATS_WRITE = "player_stats_write"
 
 # column → the bound parameter that fills it
 _PROGRESS_VALUES = {
@@ -41,6 +67,21 @@ _PROGRESS_VALUES = {
     "updated_at": "now",
 }
 _PLAYER_VALUES = {"sandbox": "sandbox", "xuid": "xuid", "scid": "scid", "first_seen": "now"}
+_APPLIED_VALUES = {
+    "sandbox": "sandbox",
+    "xuid": "xuid",
+    "scid": "scid",
+    "event_id": "event_id",
+    "created_at": "now",
+}
+_STATS_VALUES = {
+    "sandbox": "sandbox",
+    "xuid": "xuid",
+    "scid": "scid",
+    "stat": "stat",
+    "value": "value",
+    "updated_at": "now",
+}
 
 
 def _insert_for(dialect: str) -> Any:
@@ -116,8 +157,81 @@ def unlock_count(dialect: str) -> Insert:
     return _add_to(dialect, achievement_stats, "unlock_count")
 
 
+def first_apply(insert: Any) -> Insert:
+    """An applied_events INSERT that returns (sandbox, xuid, scid, event_id) of the
+    ids not applied before: the unique key decides, not a read before the write."""
+    statement: Insert = insert.on_conflict_do_nothing().returning(
+        applied_events.c.sandbox,
+        applied_events.c.xuid,
+        applied_events.c.scid,
+        applied_events.c.event_id,
+    )
+    return statement
+
+
+def _set_stat(dialect: str) -> Insert:
+    """Store a stat's new value (the plan computed it under the player's lock)."""
+    insert = _row_values(player_stats, _STATS_VALUES, dialect)
+    statement: Insert = insert.on_conflict_do_update(
+        index_elements=["sandbox", "xuid", "scid", "stat"],
+        set_={"value": insert.excluded.value, "updated_at": insert.excluded.updated_at},
+    )
+    return statement
+
+
+def _of_players(table: Table, bulk: bool) -> ColumnElement[bool]:
+    """The rows of the players named by (sandbox, xuid, scid): one parameter set per
+    player, or on PostgreSQL one array per column."""
+    if not bulk:
+        return and_(
+            table.c.sandbox == bindparam("sandbox"),
+            table.c.xuid == bindparam("xuid"),
+            table.c.scid == bindparam("scid"),
+        )
+    players = select(
+        *(
+            func.unnest(bindparam(name, type_=ARRAY(table.c[name].type)))
+            for name in ("sandbox", "xuid", "scid")
+        )
+    )
+    return tuple_(table.c.sandbox, table.c.xuid, table.c.scid).in_(players)
+
+
+def _player_reads(bulk: bool) -> dict[str, Select[Any]]:
+    """The event plan's reads, by player: their stats, their unlocked achievements."""
+    return {
+        STATS_READ: select(
+            player_stats.c.sandbox,
+            player_stats.c.xuid,
+            player_stats.c.scid,
+            player_stats.c.stat,
+            player_stats.c.value,
+        ).where(_of_players(player_stats, bulk)),
+        UNLOCKED_READ: select(
+            progress.c.sandbox,
+            progress.c.xuid,
+            progress.c.scid,
+            progress.c.achievement_id,
+            progress.c.time_unlocked,
+        ).where(_of_players(progress, bulk), progress.c.percent >= literal_column("100")),
+    }
+
+
+def player_lock() -> Select[Any]:
+    """PostgreSQL: lock the players' title_players rows (in key order, so two
+    transactions never deadlock) until commit. An event request reads a player's
+    stats and writes them back: one at a time per player and title. SQLite needs
+    none: `BEGIN IMMEDIATE` already admits one writer at a time."""
+    return (
+        select(title_players.c.xuid)
+        .where(_of_players(title_players, bulk=True))
+        .order_by(title_players.c.sandbox, title_players.c.xuid, title_players.c.scid)
+        .with_for_update()
+    )
+
+
 @cache
-def statements(dialect: str) -> dict[str, Insert]:
+def statements(dialect: str) -> dict[str, ClauseElement]:
     """Every statement a plan names, for one dialect, one parameter set per row."""
     return {
         PROGRESS_UPSERT: keep_max(_row_values(progress, _PROGRESS_VALUES, dialect)),
@@ -126,14 +240,20 @@ def statements(dialect: str) -> dict[str, Insert]:
         UNLOCK_COUNT: unlock_count(dialect),
         FEED_INSERT: activity.insert_statement(),
         OUTBOX_INSERT: outbox.insert_statement(),
+        APPLIED_INSERT: first_apply(_row_values(applied_events, _APPLIED_VALUES, dialect)),
+        STATS_WRITE: _set_stat(dialect),
+        **_player_reads(bulk=False),
     }
 
 
 @cache
-def bulk_statements() -> dict[str, Insert]:
+def bulk_statements() -> dict[str, ClauseElement]:
     """PostgreSQL: the statements that return rows, taking one array per column so
     that a whole round of a batch is one statement."""
     return {
         PROGRESS_UPSERT: keep_max(_unnest_values(progress, _PROGRESS_VALUES)),
         PLAYER_INSERT: insert_new(_unnest_values(title_players, _PLAYER_VALUES)),
+        APPLIED_INSERT: first_apply(_unnest_values(applied_events, _APPLIED_VALUES)),
+        PLAYER_LOCK: player_lock(),
+        **_player_reads(bulk=True),
     }

@@ -2,6 +2,7 @@
 by player without a change of schema."""
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Integer,
     SmallInteger,
@@ -50,4 +51,30 @@ achievement_stats = Table(
     Column("scid", String(36), primary_key=True),
     Column("achievement_id", String(64), primary_key=True),
     Column("unlock_count", Integer, nullable=False),
+)
+
+# An event-based title's stats, one row per player and stat once it has a value
+# (spec/events.md); an unset stat has no row.
+player_stats = Table(
+    "player_stats",
+    metadata,
+    Column("sandbox", String(64), primary_key=True),
+    Column("xuid", String(20), primary_key=True),
+    Column("scid", String(36), primary_key=True),
+    Column("stat", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    Column("updated_at", Micros, nullable=False),
+)
+
+# The ids of the events applied per player and title: the unique key that makes a
+# redelivered event a duplicate. Kept at least as long as the timeAchieved window
+# (pruned by `created_at`).
+applied_events = Table(
+    "applied_events",
+    metadata,
+    Column("sandbox", String(64), primary_key=True),
+    Column("xuid", String(20), primary_key=True),
+    Column("scid", String(36), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("created_at", Micros, nullable=False, index=True),
 )

@@ -16,12 +16,16 @@ import logging
 from collections.abc import Callable
 
 from laurels.errors import LaurelsError, Unavailable
+from laurels.progress.batch import Request
 from laurels.progress.drivers import BatchStore
+from laurels.progress.event_plan import EventRequest
 from laurels.progress.plan import Applied, UpdateRequest
 from laurels.wire.times import now_micros
 
 log = logging.getLogger(__name__)
-Pending = tuple[UpdateRequest, "asyncio.Future[bool]"]
+# A request's answer: whether it changed anything, and how many events it applied.
+Answer = tuple[bool, int]
+Pending = tuple[Request, "asyncio.Future[Answer]"]
 CommitListener = Callable[[Applied], None]
 
 
@@ -63,11 +67,21 @@ class GroupCommitWriter:
         await self._store.close()
 
     async def submit(self, request: UpdateRequest) -> bool:
-        """Whether the request changed anything; returns only after the commit.
+        """Whether the update changed anything; returns only after the commit.
         Raises Unavailable if the database cannot take it."""
+        changed, _ = await self._submit(request)
+        return changed
+
+    async def submit_events(self, request: EventRequest) -> int:
+        """How many of the request's events were applied (the others were
+        duplicates); returns only after the commit."""
+        _, accepted = await self._submit(request)
+        return accepted
+
+    async def _submit(self, request: Request) -> Answer:
         if not self._tasks or all(task.done() for task in self._tasks):
             raise Unavailable("the service is shutting down")
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((request, future))
         return await asyncio.shield(future)
 
@@ -100,12 +114,13 @@ class GroupCommitWriter:
                 listener(results)
             except Exception:
                 log.exception("a commit listener failed")
-        for (_, future), changed in zip(batch, results.changed, strict=True):
+        accepted = results.accepted or [0] * len(batch)
+        for (_, future), changed, count in zip(batch, results.changed, accepted, strict=True):
             if not future.done():
-                future.set_result(changed)
+                future.set_result((changed, count))
 
 
-def _fail(future: asyncio.Future[bool], exc: Exception) -> None:
+def _fail(future: asyncio.Future[Answer], exc: Exception) -> None:
     if future.done():
         return
     if not isinstance(exc, LaurelsError):

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from laurels.outbox import OutboxEntry
+from laurels.progress.service import stat_requirements
 from laurels.titles import PublishedTitle, localized_strings
 from laurels.wire.context import RenderContext
 from laurels.wire.rarity import rarity
@@ -17,21 +18,30 @@ def _dump(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
+def _requirements(
+    title: PublishedTitle, position: int | None, item: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """A title-managed achievement's percent; an event-based one's required stats
+    (an entry written by the event plan carries their values as `current`)."""
+    if "current" in item and title.event_based and position is not None:
+        return stat_requirements(title, position, item["current"])
+    return [
+        {
+            "id": None if position is None else title.requirement_ids[position],
+            "current": str(int(item["percent"])),
+            "target": "100",
+        }
+    ]
+
+
 def _progression(title: PublishedTitle, item: dict[str, Any]) -> dict[str, Any]:
     position = title.index.get(item["id"])
-    percent = int(item["percent"])
     unlocked_at = item.get("timeUnlocked")
     return {
         "id": item["id"],
-        "progressState": "Achieved" if percent >= 100 else "InProgress",
+        "progressState": "Achieved" if int(item["percent"]) >= 100 else "InProgress",
         "timeUnlocked": NEVER if unlocked_at is None else format_time(from_micros(unlocked_at)),
-        "requirements": [
-            {
-                "id": None if position is None else title.requirement_ids[position],
-                "current": str(percent),
-                "target": "100",
-            }
-        ],
+        "requirements": _requirements(title, position, item),
     }
 
 

@@ -6,19 +6,27 @@ nothing deeper."""
 
 from laurels.titles.catalog import Catalog, PublishedTitle
 from laurels.titles.schemas import (
+    INT64_MAX,
+    INT64_MIN,
     SECRET_NAME,
     AchievementConfig,
+    EventConfig,
     Reward,
+    StatConfig,
     is_sandbox_name,
     localized_strings,
 )
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
     "SECRET_NAME",
     "AchievementConfig",
     "Catalog",
+    "EventConfig",
     "PublishedTitle",
     "Reward",
+    "StatConfig",
     "is_sandbox_name",
     "localized_strings",
 ]

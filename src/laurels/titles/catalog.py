@@ -18,7 +18,7 @@ from typing import Any
 
 from laurels.db import Database
 from laurels.titles import service
-from laurels.titles.schemas import STORED, AchievementConfig, ConfigFile
+from laurels.titles.schemas import STORED, AchievementConfig, ConfigFile, EventConfig, StatConfig
 
 log = logging.getLogger(__name__)
 REQUIREMENT_NAMESPACE = uuid.UUID("5b1d7a52-63a4-4d1c-9a67-0f0b7e1d2a11")
@@ -38,11 +38,23 @@ class PublishedTitle:
     achievements: tuple[AchievementConfig, ...]
     index: dict[str, int] = field(repr=False)
     requirement_ids: tuple[str, ...] = field(repr=False)
+    # Event-based titles (spec/events.md): events by name, stats by name, the stats
+    # each event feeds, the achievements (positions) each stat is required by, and
+    # per achievement one stable id per requirement.
+    events: dict[str, EventConfig] = field(default_factory=dict, repr=False)
+    stats: dict[str, StatConfig] = field(default_factory=dict, repr=False)
+    stats_by_event: dict[str, tuple[StatConfig, ...]] = field(default_factory=dict, repr=False)
+    required_by: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    stat_requirement_ids: tuple[tuple[str, ...], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_document(cls, sandbox: str, version: int, document: dict[str, Any]) -> PublishedTitle:
         config = ConfigFile.model_validate(document, context=STORED)
         scid = (config.title.scid or "").lower()
+        required_by: dict[str, list[int]] = {}
+        for position, achievement in enumerate(config.achievements):
+            for requirement in achievement.requirements:
+                required_by.setdefault(requirement.stat, []).append(position)
         return cls(
             sandbox=sandbox,
             version=version,
@@ -55,6 +67,20 @@ class PublishedTitle:
             index={a.id: i for i, a in enumerate(config.achievements)},
             requirement_ids=tuple(
                 str(uuid.uuid5(REQUIREMENT_NAMESPACE, f"{scid}/{a.id}"))
+                for a in config.achievements
+            ),
+            events={event.name: event for event in config.events},
+            stats={stat.name: stat for stat in config.stats},
+            stats_by_event={
+                event.name: tuple(s for s in config.stats if s.event == event.name)
+                for event in config.events
+            },
+            required_by={stat: tuple(positions) for stat, positions in required_by.items()},
+            stat_requirement_ids=tuple(
+                tuple(
+                    str(uuid.uuid5(REQUIREMENT_NAMESPACE, f"{scid}/{a.id}/{r.stat}"))
+                    for r in a.requirements
+                )
                 for a in config.achievements
             ),
         )
