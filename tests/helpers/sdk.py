@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from sqlalchemy import func, select
 
 from laurels.activity.tables import activity
@@ -64,3 +65,15 @@ def save_credentials(queue: OfflineQueue, service_url: str, tokens: dict[str, st
             credential=token,
             expires_at="",
         )
+
+
+async def read_stats(url: str, token: str, xuid: str = XUID) -> dict[str, int]:
+    """The player's stats of title 1234 through `GET /users/xuid({xuid})/stats`."""
+    async with httpx.AsyncClient() as http:
+        response = await http.get(
+            f"{url}/users/xuid({xuid})/stats",
+            params={"titleId": TITLE_ID},
+            headers={"Authorization": f"Bearer {token}", "x-xbl-contract-version": "2"},
+        )
+    assert response.status_code == 200, response.text
+    return {item["name"]: item["value"] for item in response.json()["stats"]}

@@ -17,12 +17,16 @@ from tests.helpers.sdk import ServiceDb
 async def service(
     request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 ) -> AsyncIterator[ServiceDb]:
-    """The module's `SERVICE_ACHIEVEMENTS` (default 5) achievements "1".."N"."""
+    """The module's `SERVICE_ACHIEVEMENTS` (default 5) achievements "1".."N", of a
+    title of the module's `SERVICE_KIND` (default "title-managed"; "event-based":
+    event `Progress`, sum stat `Count` of its `count`, achievement n at Count >= n)."""
     path = tmp_path / "svc.db"
     shutil.copyfile(sqlite_template, path)
     db = Database(f"sqlite:///{path}", pool_size=2)
     try:
-        await publish_config(db, title_config(getattr(request.module, "SERVICE_ACHIEVEMENTS", 5)))
+        count = getattr(request.module, "SERVICE_ACHIEVEMENTS", 5)
+        kind = getattr(request.module, "SERVICE_KIND", "title-managed")
+        await publish_config(db, title_config(count, kind=kind))
         yield ServiceDb(path, db)
     finally:
         await db.dispose()

@@ -1,0 +1,195 @@
+"""`write_event` against the real service (an event-based title 1234: event
+`Progress`, sum stat `Count` of its measurement `count`, achievement n at Count >= n).
+
+- 50 game processes each write one event offline and are SIGKILLed the moment
+  they say "queued"; `laurels sync --once` then delivers every event exactly once
+  (each player's events carry distinct powers of two, so the stat's sum shows a
+  lost or a doubled one).
+- A lost answer after the service's commit, then a redelivery: counted once.
+- Three queued events of 10: `GET .../stats` shows 30.
+Until the service starts, its port is bound but not listening (connections are
+refused), so the games are offline and no other process can take the port."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from laurels.app import create_app
+from laurels.sdk import AchievementsClient, OfflineQueue
+from tests.helpers import SCID, TITLE_ID, free_socket, serve_app, token_for
+from tests.helpers.processes import first_line_then_kill
+from tests.helpers.queue import event_rows
+from tests.helpers.sdk import ServiceDb, read_stats, save_credentials
+
+SERVICE_KIND = "event-based"
+SERVICE_ACHIEVEMENTS = 31  # achievement n unlocks at Count >= n
+SANDBOX = "DEV.1"
+GAMES = 50
+PLAYERS = 5
+AT_ONCE = 4  # game processes alive at a time (2 cores)
+DEADLINE_SECONDS = 90
+
+GAME = f"""
+import sys, time
+from laurels.sdk import SyncAchievementsClient
+url, queue, token, xuid, count = sys.argv[1:]
+client = SyncAchievementsClient(url, title_id={TITLE_ID}, scid={SCID!r}, sandbox={SANDBOX!r},
+                                token=token, queue_path=queue, exit_timeout=0.0)
+future = client.write_event(xuid, "Progress", measurements={{"count": int(count)}})
+print(future.result(20).status, flush=True)
+time.sleep(60)  # the parent kills this process as soon as it has read the line
+"""
+
+
+def xuid(n: int) -> str:
+    return str(2_533_274_800_000_000 + n)
+
+
+def plan() -> list[tuple[str, int]]:
+    """(player, count) of each game: player p's k-th event counts 2**k."""
+    return [(xuid(n % PLAYERS), 2 ** (n // PLAYERS)) for n in range(GAMES)]
+
+
+async def sync_once(queue: Path, deadline: float) -> str:
+    """`laurels sync --once` on `queue` in a child process; its output."""
+    sync = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "laurels",
+        "sync",
+        "--once",
+        "--queue",
+        str(queue),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(sync.communicate(), deadline - time.monotonic())
+    assert sync.returncode == 0, err.decode()
+    return out.decode()
+
+
+@pytest.mark.slow
+async def test_sigkilled_games_lose_no_queued_event_and_sync_delivers_each_once(
+    service: ServiceDb, tmp_path: Path
+) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    sock = free_socket()  # bound, not listening: every game is offline
+    url, queue = f"http://127.0.0.1:{sock.getsockname()[1]}", tmp_path / "queue.db"
+    games = plan()
+    tokens = {x: await token_for(service.db, xuid=x) for x in {x for x, _ in games}}
+
+    gate = asyncio.Semaphore(AT_ONCE)
+    answers = await asyncio.gather(
+        *(
+            first_line_then_kill(GAME, [url, str(queue), tokens[x], x, str(c)], gate, deadline)
+            for x, c in games
+        )
+    )
+    assert answers == ["queued"] * GAMES
+    rows = event_rows(queue)  # every acknowledged event is on disk, once
+    assert sorted((r.xuid, r.measurements) for r in rows) == sorted(
+        (x, f'{{"count": {c}}}') for x, c in games
+    )
+    assert len({r.event_id for r in rows}) == GAMES
+
+    store = OfflineQueue(queue)
+    save_credentials(store, url, tokens)  # a player token stands in for the credential
+    store.close()
+    expected = {x: sum(c for p, c in games if p == x) for x in tokens}
+    async with serve_app(create_app(service.settings()), sock):  # no game runs
+        out = await sync_once(queue, deadline)
+        assert f"0 pending, 0 dead letter(s), {GAMES} delivered now" in out, out
+        assert event_rows(queue) == []
+        for player, total in expected.items():
+            assert await read_stats(url, tokens[player], player) == {"Count": total}
+        out = await sync_once(queue, deadline)  # nothing left: nothing sent twice
+        assert "0 pending, 0 dead letter(s), 0 delivered now" in out, out
+        for player, total in expected.items():
+            assert await read_stats(url, tokens[player], player) == {"Count": total}
+
+
+class LosingTransport(httpx.AsyncHTTPTransport):
+    """Delivers to the service, then loses the answer of the first `lose` event
+    requests (the service has committed them)."""
+
+    def __init__(self, lose: int) -> None:
+        super().__init__()
+        self.lose = lose
+        self.sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if request.url.path.endswith("/events"):
+            self.sent += 1
+            await response.aread()
+            if self.lose > 0:
+                self.lose -= 1
+                raise httpx.ReadError("the answer was lost", request=request)
+        return response
+
+
+async def test_a_lost_answer_and_a_redelivery_count_once(
+    service: ServiceDb, tmp_path: Path
+) -> None:
+    token = await token_for(service.db)
+    sock = free_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    transport = LosingTransport(lose=1)
+    async with (
+        serve_app(create_app(service.settings()), sock),
+        AchievementsClient(
+            url,
+            title_id=TITLE_ID,
+            scid=SCID,
+            sandbox=SANDBOX,
+            token=token,
+            queue_path=tmp_path / "queue.db",
+            transport=transport,
+        ) as client,
+    ):
+        result = await client.write_event(
+            "2533274790395904", "Progress", measurements={"count": 10}
+        )
+        assert result.status == "queued"  # as far as the game can tell
+        assert await client.flush(10) == 0
+        assert transport.sent == 2  # the same event, with the same id, twice
+        assert await read_stats(url, token) == {"Count": 10}
+        assert await service.unlocks("10") == 1
+        assert await service.unlocks("11") == 0  # not counted twice
+        assert client.status().event_dead_letters == 0
+
+
+async def test_three_queued_events_of_ten_make_thirty(service: ServiceDb, tmp_path: Path) -> None:
+    token = await token_for(service.db)
+    sock = free_socket()  # bound, not listening: offline
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    options: dict[str, Any] = {
+        "title_id": TITLE_ID,
+        "scid": SCID,
+        "sandbox": SANDBOX,
+        "token": token,
+    }
+    queue = tmp_path / "queue.db"
+    async with AchievementsClient(url, **options, queue_path=queue, exit_timeout=0) as client:
+        results = [
+            await client.write_event("2533274790395904", "Progress", measurements={"count": 10})
+            for _ in range(3)
+        ]
+        assert [r.status for r in results] == ["queued"] * 3
+        await client.close(timeout=0)
+    assert len(event_rows(queue)) == 3
+    async with (
+        serve_app(create_app(service.settings()), sock),
+        AchievementsClient(url, **options, queue_path=queue) as client,
+    ):
+        assert await client.flush(10) == 0  # the next session delivers them
+        assert await read_stats(url, token) == {"Count": 30}
+        assert await service.unlocks("30") == 1
+        assert await service.unlocks("31") == 0
