@@ -23,9 +23,9 @@ import pytest
 
 from laurels.app import create_app
 from laurels.sdk import AchievementsClient, OfflineQueue
-from tests.helpers import SCID, TITLE_ID, free_socket, serve_app, token_for
+from tests.helpers import SCID, TITLE_ID, eventually, free_socket, serve_app, token_for
 from tests.helpers.processes import first_line_then_kill
-from tests.helpers.queue import event_rows
+from tests.helpers.queue import event_rows, read_queue, stored_credential
 from tests.helpers.sdk import ServiceDb, read_stats, save_credentials
 
 SERVICE_KIND = "event-based"
@@ -193,3 +193,50 @@ async def test_three_queued_events_of_ten_make_thirty(service: ServiceDb, tmp_pa
         assert await read_stats(url, token) == {"Count": 30}
         assert await service.unlocks("30") == 1
         assert await service.unlocks("31") == 0
+
+
+class SwitchTransport(httpx.AsyncHTTPTransport):
+    """The network, until `down` is set: then every request fails to connect."""
+
+    down = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("the network is down", request=request)
+        return await super().handle_async_request(request)
+
+
+async def test_sync_delivers_queued_events_with_the_players_delivery_credential(
+    service: ServiceDb, tmp_path: Path
+) -> None:
+    """The realistic path: the game is online once (and gets the player's delivery
+    credential), then offline; after it has gone, `laurels sync` delivers its
+    queued events with that credential, no session token in the file."""
+    player = "2533274790395904"
+    token = await token_for(service.db, xuid=player)
+    sock = free_socket()
+    url, queue = f"http://127.0.0.1:{sock.getsockname()[1]}", tmp_path / "queue.db"
+    transport = SwitchTransport()
+    async with serve_app(create_app(service.settings()), sock):
+        async with AchievementsClient(
+            url,
+            title_id=TITLE_ID,
+            scid=SCID,
+            sandbox=SANDBOX,
+            token=token,
+            queue_path=queue,
+            transport=transport,
+            exit_timeout=0,
+        ) as client:
+            first = await client.write_event(player, "Progress", measurements={"count": 1})
+            assert first.status == "sent"
+            await eventually(lambda: stored_credential(queue, player) is not None, 10)
+            transport.down = True
+            for _ in range(2):
+                result = await client.write_event(player, "Progress", measurements={"count": 2})
+                assert result.status == "queued"
+            await client.close(timeout=0)
+        assert read_queue(queue, "SELECT count(*) FROM session_tokens") == [(0,)]
+        out = await sync_once(queue, time.monotonic() + 30)
+        assert "0 pending, 0 dead letter(s), 2 delivered now" in out, out
+        assert await read_stats(url, token, player) == {"Count": 5}
