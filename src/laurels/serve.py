@@ -8,6 +8,7 @@ import os
 import shlex
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -19,16 +20,30 @@ from laurels.settings import Settings
 from laurels.titles.cli import import_file, publish
 
 DEMO = Path(__file__).parent / "demo" / "demo.yaml"
+# The event-based demo title (spec/events.md).
+ARENA = Path(__file__).parent / "demo" / "arena.yaml"
 DEMO_XUID = "2533274790395904"
 DEMO_SANDBOX = "DEV.1"
 
 
-async def seed_demo(db: Database) -> str:
-    """Import and publish the demo title; returns a player token for it."""
-    title_id, _ = await import_file(db, DEMO)
-    await publish(db, title_id, DEMO_SANDBOX)
+@dataclass(frozen=True)
+class DemoTokens:
+    """The demo player's tokens: for the title-managed title 1234, and for the
+    event-based title 5678 (a token is for one title)."""
+
+    quest: str
+    arena: str
+
+
+async def seed_demo(db: Database) -> DemoTokens:
+    """Import and publish the demo titles; returns the demo player's tokens."""
     key = await ensure_signing_key(db)
-    return mint_token(key, xuid=DEMO_XUID, title_id=title_id, sandbox=DEMO_SANDBOX)
+    tokens = []
+    for path in (DEMO, ARENA):
+        title_id, _ = await import_file(db, path)
+        await publish(db, title_id, DEMO_SANDBOX)
+        tokens.append(mint_token(key, xuid=DEMO_XUID, title_id=title_id, sandbox=DEMO_SANDBOX))
+    return DemoTokens(*tokens)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -45,9 +60,10 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def demo_banner(url: str, token_text: str) -> str:
-    """What `laurels serve --demo` prints: the demo player, its token, and the curl
-    commands that unlock an achievement and list them."""
+def demo_banner(url: str, tokens: DemoTokens) -> str:
+    """What `laurels serve --demo` prints: the demo player, its tokens, and the curl
+    commands that unlock an achievement, list them, and send an event."""
+    token_text = tokens.quest
     scid = "6a2e0100-0000-0000-0000-00005f1d2c3b"
     body = (
         f'{{"action":"progressUpdate","serviceConfigId":"{scid}","titleId":1234,'
@@ -57,14 +73,27 @@ def demo_banner(url: str, token_text: str) -> str:
     update = shlex.quote(f"{url}/users/xuid({DEMO_XUID})/achievements/{scid}/update")
     listing = shlex.quote(f"{url}/users/xuid({DEMO_XUID})/achievements?titleId=1234")
     json_headers = "-H 'Content-Type: application/json' -H 'x-xbl-contract-version: 2'"
+    arena_auth = "-H " + shlex.quote(f"Authorization: Bearer {tokens.arena}")
+    events = shlex.quote(f"{url}/users/xuid({DEMO_XUID})/events")
+    event = (
+        '{"titleId":5678,"events":[{"id":"demo-1","name":"EnemyDefeated",'
+        '"dimensions":{"weapon":"Bow"},"measurements":{"count":1}}]}'
+    )
+    stats = shlex.quote(f"{url}/users/xuid({DEMO_XUID})/stats?titleId=5678")
     return "\n".join(
         [
-            f"Demo title 1234 published to {DEMO_SANDBOX}; player {DEMO_XUID}.",
+            f"Demo titles published to {DEMO_SANDBOX}; player {DEMO_XUID}:",
+            "  1234 Laurels Demo Quest (title-managed), 5678 Laurels Demo Arena (event-based).",
             f"Player token: {token_text}",
             "Unlock achievement 1:",
             f"  curl -i -X POST {update} {auth} {json_headers} -d {shlex.quote(body)}",
             "See the list:",
             f"  curl -s {listing} {auth}",
+            f"Player token for the event-based title 5678: {tokens.arena}",
+            "Send an event (it unlocks First Blood; change the id to send another):",
+            f"  curl -s -X POST {events} {arena_auth} {json_headers} -d {shlex.quote(event)}",
+            "See the player's stats:",
+            f"  curl -s {stats} {arena_auth}",
         ]
     )
 
@@ -81,7 +110,7 @@ def serve(host: str, port: int, workers: int, demo: bool, db_url: str | None) ->
     # Worker processes build their app from the environment.
     os.environ["LAURELS_DATABASE_URL"] = settings.database_url
 
-    async def prepare(db: Database) -> str | None:
+    async def prepare(db: Database) -> DemoTokens | None:
         await ensure_signing_key(db)
         return await seed_demo(db) if demo else None
 

@@ -390,11 +390,11 @@ def answers(client: httpx.Client, url: str) -> bool:
 def test_serve_demo_prints_a_working_curl_command(tmp_path: Path) -> None:
     with serving_demo(tmp_path) as (process, log):
 
-        def two_curl_lines() -> bool:
+        def four_curl_lines() -> bool:
             lines = log.read_text(errors="replace").splitlines()
-            return sum(line.strip().startswith("curl ") for line in lines) >= 2
+            return sum(line.strip().startswith("curl ") for line in lines) >= 4
 
-        eventually_sync(lambda: two_curl_lines() or process.poll() is not None, 30, what="curl")
+        eventually_sync(lambda: four_curl_lines() or process.poll() is not None, 30, what="curl")
         output = log.read_text(errors="replace")
         assert process.poll() is None, output
         lines = output.splitlines()
@@ -403,7 +403,7 @@ def test_serve_demo_prints_a_working_curl_command(tmp_path: Path) -> None:
         url = match.group(0)
         [token_line] = [line for line in lines if line.startswith("Player token:")]
         token = token_line.removeprefix("Player token:").strip()
-        update_line, list_line = [
+        update_line, list_line, event_line, stats_line = [
             line.strip() for line in lines if line.strip().startswith("curl ")
         ]
 
@@ -428,6 +428,27 @@ def test_serve_demo_prints_a_working_curl_command(tmp_path: Path) -> None:
             assert shown.status_code == 200
             by_id = {a["id"]: a for a in check_achievements_page(shown.json())["achievements"]}
             assert by_id["1"]["progressState"] == "Achieved"
+            # The event-based title: the printed event unlocks First Blood, once.
+            sent = client.send(curl_request(event_line))
+            assert sent.status_code == 200, sent.text
+            assert sent.json() == {"accepted": 1, "duplicates": 0}
+            assert client.send(curl_request(event_line)).json() == {"accepted": 0, "duplicates": 1}
+            stats = client.send(curl_request(stats_line))
+            assert stats.json() == {
+                "stats": [
+                    {"name": "EnemiesDefeated", "value": 1},
+                    {"name": "BowDefeats", "value": 1},
+                ]
+            }
+            arena = curl_request(stats_line)
+            arena_list = client.get(
+                url + f"/users/xuid({XUID})/achievements",
+                params={"titleId": 5678},
+                headers={"Authorization": arena.headers["authorization"]},
+            )
+            by_id = {a["id"]: a for a in check_achievements_page(arena_list.json())["achievements"]}
+            assert by_id["1"]["progressState"] == "Achieved"
+            assert by_id["5"]["name"] == "Secret achievement"
 
         # SIGTERM stops it (uvicorn shuts down, then re-raises the signal).
         os.killpg(process.pid, signal.SIGTERM)

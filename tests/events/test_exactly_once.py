@@ -5,7 +5,9 @@ on one database → accepted once, 49 duplicates, the stat counted once, one unl
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -14,9 +16,17 @@ from sqlalchemy import func, select
 from laurels.activity.tables import activity
 from laurels.db import Database
 from laurels.outbox.tables import UNLOCKED, outbox
+from laurels.progress.drivers import batch_store
+from laurels.progress.event_plan import EventRequest
+from laurels.progress.plan import Step
+from laurels.progress.rules import Event
+from laurels.progress.statements import STATS_READ
 from laurels.progress.tables import player_stats
-from tests.helpers import publish_config, start_serve, token_for
+from laurels.titles import PublishedTitle
+from laurels.wire.times import now_micros
+from tests.helpers import XUID, publish_config, start_serve, token_for
 from tests.helpers.events import WEAPONS_TITLE
+from tests.helpers.webhooks import catalog_of
 
 ROUNDS = 5
 CONCURRENT = 50
@@ -84,44 +94,80 @@ async def _race(
     return list(await asyncio.gather(*tasks))
 
 
-@pytest.mark.slow
-async def test_requirements_met_by_concurrent_requests_still_unlock(
-    db: Database, database_url: str
-) -> None:
-    """Achievement 2 needs two stats; two requests through two processes each bring
-    one. Without the player's lock each could read the other's stat as unset, and
-    neither would unlock."""
+class PausingStore:
+    """The service's batch store for the database, whose first transaction stops
+    right after it read the player's stats, until `release` is set: a second
+    transaction then runs while the first is open."""
+
+    def __init__(self, db: Database) -> None:
+        self.store = batch_store(db)
+        self.paused = threading.Event()
+        self.release = threading.Event()
+        self._first = True
+        run = self.store._run  # type: ignore[attr-defined]
+        if db.is_sqlite:
+
+            def run_sqlite(conn: Any, step: Step) -> Any:
+                rows = run(conn, step)
+                self._pause_sync(step)
+                return rows
+
+            self.store._run = run_sqlite  # type: ignore[attr-defined]
+        else:
+
+            async def run_pg(raw: Any, step: Step) -> Any:
+                rows = await run(raw, step)
+                if self._pausing(step):
+                    self.paused.set()
+                    await asyncio.to_thread(self.release.wait, 10)
+                return rows
+
+            self.store._run = run_pg  # type: ignore[attr-defined]
+
+    def _pausing(self, step: Step) -> bool:
+        if step.statement == STATS_READ and self._first:
+            self._first = False
+            return True
+        return False
+
+    def _pause_sync(self, step: Step) -> None:
+        if self._pausing(step):
+            self.paused.set()
+            self.release.wait(10)
+
+
+def _request(title: PublishedTitle, events: list[Event]) -> EventRequest:
+    return EventRequest("DEV.1", XUID, title.scid, title, tuple(events))
+
+
+async def test_a_player_s_requests_are_applied_one_at_a_time(db: Database) -> None:
+    """Achievement 2 needs two stats, and two transactions each bring one. The second
+    must wait for the first (PostgreSQL: the player's row lock; SQLite: one writer),
+    or each would read the other's stat as unset and neither would unlock."""
     await publish_config(db, WEAPONS_TITLE)
-    server_token = await token_for(db, server=True)
-    headers = {"Authorization": f"Bearer {server_token}", "x-xbl-contract-version": "2"}
+    async with catalog_of(db) as catalog:
+        title = await catalog.by_title("DEV.1", WEAPONS_TITLE["title"]["id"])
+    assert title is not None
     sword = {"weapon": "Sword", "difficulty": "Hard"}
-    halves = [
-        [{"name": "EnemyDefeated", "measurements": {"damage": 80}}],
-        [{"name": "EnemyDefeated", "dimensions": sword}] * 2,
-    ]
-    processes = (start_serve(database_url), start_serve(database_url))
+    damage = _request(title, [Event("d", "EnemyDefeated", 1, {}, {"damage": 80})])
+    kills = _request(title, [Event(f"k{n}", "EnemyDefeated", 2, sword, {}) for n in range(2)])
+    first, second = PausingStore(db), PausingStore(db)
+    second._first = False
     try:
-        async with httpx.AsyncClient(timeout=30) as client:
-            for round_number in range(10):
-                xuid = str(3_000_000 + round_number)
-
-                async def send(n: int, xuid: str = xuid) -> None:
-                    events = [{"id": str(uuid.uuid4()), **e} for e in halves[n]]
-                    response = await client.post(
-                        processes[n].url + f"/users/xuid({xuid})/events",
-                        json={"titleId": WEAPONS_TITLE["title"]["id"], "events": events},
-                        headers=headers,
-                    )
-                    assert response.status_code == 200, response.text
-
-                await asyncio.gather(send(0), send(1))
-                async with db.read() as conn:
-                    unlocked = await conn.scalar(
-                        select(func.count())
-                        .select_from(outbox)
-                        .where(outbox.c.xuid == xuid, outbox.c.event_type == UNLOCKED)
-                    )
-                assert unlocked == 1, round_number
+        # The player exists already: a new one's row insert would make the second
+        # wait for the first whatever the locks.
+        lap = _request(title, [Event("lap", "LapFinished", 0, {}, {"ms": 90000})])
+        second._first = False
+        await second.store.apply([lap], now_us=now_micros())
+        one = asyncio.create_task(first.store.apply([damage], now_us=now_micros()))
+        await asyncio.to_thread(first.paused.wait, 10)
+        two = asyncio.create_task(second.store.apply([kills], now_us=now_micros()))
+        done, _ = await asyncio.wait([two], timeout=0.5)
+        assert not done, "the second transaction ran while the first held the player"
+        first.release.set()
+        applied = [await one, await two]
     finally:
-        for process in processes:
-            process.stop()
+        first.release.set()
+        await first.store.close()
+        await second.store.close()
+    assert [a.unlocks for a in applied] == [0, 1]
