@@ -1,4 +1,5 @@
-"""A closed-loop HTTP/1.1 load generator for the update path, run as its own process.
+"""A closed-loop HTTP/1.1 load generator for the update path (and, with `mode: events`,
+for POST .../events), run as its own process.
 
 `python -m bench.loadgen SPEC.json RESULT.json` opens `connections` keep-alive TCP
 connections to the service (one coroutine each, under uvloop), and each sends one V2
@@ -12,6 +13,16 @@ and the per-player rate limit is never approached when there are enough players)
     above the stored one (304); a player's first request, with nothing stored, is a
     raise instead;
   - otherwise: an achievement below 99 is raised by 1..10 percent, capped at 99 (200).
+
+With `mode: events` (bench/events_path.py), each request is a POST
+/users/xuid({xuid})/events of `events_per_request` events, each with a fresh UUID id.
+Achievement n of the event-based title requires its own sum stat (fed by the event
+`events[n]`, measurement `amount`) to reach `target`; the client keeps each player's
+sums (starting from `state`, the previous run's, when given) and per event:
+  - `unlock` of the time: a goal below the target gets exactly what it lacks (an unlock);
+  - otherwise (`raise`): a goal below target - 1 gets 1..10, capped at target - 1;
+  - `extra`: every goal is done, so an event that changes a stat and unlocks nothing.
+The 200 answers' `accepted` and `duplicates` are summed over the whole run.
 
 Timeline: warm-up, then the measured window of `duration` seconds, then no new request
 is sent; requests completing inside the window are counted. It prints `measure-start`
@@ -31,8 +42,10 @@ import resource
 import stat
 import sys
 import time
+import uuid
 from array import array
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +70,11 @@ class Spec:
     repeat: float = 0.10
     unlock: float = 0.10
     seed: int = 1
+    mode: str = "update"  # or "events"
+    events: list[str] = field(default_factory=list)  # events mode: goal n's event
+    events_per_request: int = 1
+    target: int = 100
+    state: list[list[int]] | None = None  # events mode: each player's sums to start from
 
     @classmethod
     def load(cls, path: Path) -> Spec:
@@ -135,12 +153,102 @@ class Workload:
 
     def _pick(self, sent: bytearray, wanted: Any) -> int | None:
         """A random achievement whose sent percentage satisfies `wanted`."""
-        for _ in range(8):
-            index = self._rng.randrange(self._count)
-            if wanted(sent[index]):
-                return index
-        candidates = [i for i, p in enumerate(sent) if wanted(p)]
-        return self._rng.choice(candidates) if candidates else None
+        return _pick(self._rng, sent, wanted)
+
+    def answer(self, status: int, body: bytes) -> None:
+        """Nothing to learn from an update's answer."""
+
+    def result(self) -> dict[str, Any]:
+        return {}
+
+
+def _pick(rng: random.Random, values: Sequence[int], wanted: Any) -> int | None:
+    """A random index whose value satisfies `wanted`."""
+    count = len(values)
+    for _ in range(8):
+        index = rng.randrange(count)
+        if wanted(values[index]):
+            return index
+    candidates = [i for i, p in enumerate(values) if wanted(p)]
+    return rng.choice(candidates) if candidates else None
+
+
+class EventWorkload:
+    """Builds the next POST .../events: round-robin over players, `events_per_request`
+    events each, the mix over the players' goals (see the module's docstring). Keeps
+    each player's sums, which are the service's stats as long as every request is
+    applied and no two requests of one player are in flight at once."""
+
+    def __init__(self, spec: Spec) -> None:
+        self._rng = random.Random(spec.seed)
+        self._unlock = spec.unlock
+        self._per_request = spec.events_per_request
+        self._target = spec.target
+        self._names = [name.encode() for name in spec.events]
+        self._players = len(spec.players)
+        if spec.state is not None:
+            self._sums = [list(sums) for sums in spec.state]
+        else:
+            self._sums = [[0] * len(self._names) for _ in spec.players]
+        self._heads = [
+            (
+                f"POST /users/xuid({xuid})/events HTTP/1.1\r\n"
+                f"Host: {spec.host}:{spec.port}\r\n"
+                f"Authorization: Bearer {token}\r\n"
+                "x-xbl-contract-version: 2\r\n"
+                "Content-Type: application/json\r\n"
+                "Content-Length: "
+            ).encode()
+            for xuid, token in spec.players
+        ]
+        self._prefix = b'{"titleId":%d,"events":[' % spec.title_id
+        self._next = 0
+        self.kinds: Counter[str] = Counter()
+        self.per_player = [0] * self._players
+        self.accepted = 0
+        self.duplicates = 0
+
+    def next_request(self) -> bytes:
+        player = self._next % self._players
+        self._next += 1
+        self.per_player[player] += 1
+        sums = self._sums[player]
+        items = []
+        for _ in range(self._per_request):
+            kind, index, amount = self._choose(sums)
+            sums[index] += amount
+            self.kinds[kind] += 1
+            items.append(
+                b'{"id":"%s","name":"%s","measurements":{"amount":%d}}'
+                % (str(uuid.uuid4()).encode(), self._names[index], amount)
+            )
+        body = b"%s%s]}" % (self._prefix, b",".join(items))
+        return b"%s%d\r\n\r\n%s" % (self._heads[player], len(body), body)
+
+    def _choose(self, sums: list[int]) -> tuple[str, int, int]:
+        rng, target = self._rng, self._target
+        if rng.random() < self._unlock:
+            found = _pick(rng, sums, lambda s: s < target)
+            if found is not None:
+                return "unlock", found, target - sums[found]
+        found = _pick(rng, sums, lambda s: s < target - 1)
+        if found is None:
+            return "extra", rng.randrange(len(sums)), 1
+        return "raise", found, min(target - 1, sums[found] + rng.randint(1, 10)) - sums[found]
+
+    def answer(self, status: int, body: bytes) -> None:
+        if status == 200:
+            counts = json.loads(body)
+            self.accepted += counts["accepted"]
+            self.duplicates += counts["duplicates"]
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "events_per_request": self._per_request,
+            "accepted_total": self.accepted,
+            "duplicates_total": self.duplicates,
+            "state": self._sums,
+        }
 
 
 @dataclass
@@ -162,7 +270,9 @@ class Stats:
             self.latencies.append(finished - began)
             self.statuses[status] += 1
 
-    def result(self, spec: Spec, workload: Workload, unfinished: int) -> dict[str, Any]:
+    def result(
+        self, spec: Spec, workload: Workload | EventWorkload, unfinished: int
+    ) -> dict[str, Any]:
         ordered = sorted(self.latencies)
         measured = len(ordered)
         seconds = self.end - self.start
@@ -188,6 +298,7 @@ class Stats:
             "loadgen_cpu_percent": (
                 100 * (self.cpu_at_end - self.cpu_at_start) / seconds if seconds > 0 else 0.0
             ),
+            **workload.result(),
         }
 
 
@@ -208,24 +319,26 @@ class ProtocolError(Exception):
     pass
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """(status, whether the server will close the connection) of one response."""
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool, bytes]:
+    """(status, whether the server will close the connection, the body: empty when
+    chunked) of one response."""
     head = await reader.readuntil(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1."):
         raise ProtocolError(f"not an HTTP response: {head[:40]!r}")
     status = int(head[9:12])
     lower = head.lower()
     closing = b"\r\nconnection: close" in lower
+    body = b""
     at = lower.find(b"\r\ncontent-length:")
     if at >= 0:
         length = int(lower[at + 17 : lower.index(b"\r\n", at + 2)])
         if length:
-            await reader.readexactly(length)
+            body = await reader.readexactly(length)
     elif b"\r\ntransfer-encoding: chunked" in lower:
         await _read_chunked(reader)
     elif not (status in (204, 304) or 100 <= status < 200):
         raise ProtocolError("a response without Content-Length")
-    return status, closing
+    return status, closing, body
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> None:
@@ -244,7 +357,7 @@ async def _open(spec: Spec) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 async def connection(
     spec: Spec,
-    workload: Workload,
+    workload: Workload | EventWorkload,
     stats: Stats,
     streams: tuple[asyncio.StreamReader, asyncio.StreamWriter],
 ) -> asyncio.StreamWriter:
@@ -259,12 +372,13 @@ async def connection(
             stats.sent += 1
             try:
                 writer.write(request)
-                status, closing = await read_response(reader)
+                status, closing, body = await read_response(reader)
             except (OSError, asyncio.IncompleteReadError, ProtocolError) as exc:
                 stats.errors[type(exc).__name__] += 1
                 closing, status = True, 0
             else:
                 stats.record(began, clock(), status)
+                workload.answer(status, body)
             if closing:
                 writer.close()
                 stats.reconnects += 1
@@ -292,7 +406,7 @@ async def parent_answer() -> None:
 
 
 async def run(spec: Spec) -> dict[str, Any]:
-    workload = Workload(spec)
+    workload = EventWorkload(spec) if spec.mode == "events" else Workload(spec)
     stats = Stats()
     streams = [await _open(spec) for _ in range(spec.connections)]
     now = time.perf_counter()
