@@ -19,10 +19,16 @@ ROUTES = {
     "/users/xuid({xuid})/achievements": "get",
     "/users/xuid({xuid})/achievements/{scid}/{achievementId}": "get",
     "/users/xuid({xuid})/achievements/{scid}": "delete",
+    "/users/xuid({xuid})/events": "post",
+    "/users/xuid({xuid})/stats": "get",
 }
 SCHEMAS = [
     "UpdateBody",
     "UpdateItem",
+    "EventsBody",
+    "EventItem",
+    "EventsAnswer",
+    "StatsAnswer",
     "Achievement",
     "AchievementsPage",
     "ErrorBody",
@@ -32,7 +38,7 @@ ACHIEVEMENT_KEYS = [
     "id", "serviceConfigId", "name", "titleAssociations", "progressState", "progression",
     "mediaAssets", "platforms", "isSecret", "description", "lockedDescription", "productId",
     "achievementType", "participationType", "timeWindow", "rewards", "estimatedTime",
-    "deeplink", "isRevoked", "rarity",
+    "deeplink", "isRevoked", "rarity", "progressionKind",
 ]  # fmt: skip
 
 
@@ -71,6 +77,10 @@ async def test_openapi_lists_the_player_routes(app_client: httpx.AsyncClient) ->
     body_schema = update["requestBody"]["content"]["application/json"]["schema"]
     assert body_schema == {"$ref": "#/components/schemas/UpdateBody"}
     assert {"200", "304", "400", "401", "403", "404", "409", "429"} <= set(update["responses"])
+    events = document["paths"]["/users/xuid({xuid})/events"]["post"]
+    body_schema = events["requestBody"]["content"]["application/json"]["schema"]
+    assert body_schema == {"$ref": "#/components/schemas/EventsBody"}
+    assert {"200", "400", "401", "403", "404", "409", "429"} <= set(events["responses"])
 
 
 async def test_docs_page(app_client: httpx.AsyncClient) -> None:
