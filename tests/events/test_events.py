@@ -14,8 +14,10 @@ from sqlalchemy import Table, func, select
 from laurels.activity.tables import activity
 from laurels.db import Database
 from laurels.outbox.tables import PROGRESS_CHANGED, UNLOCKED, outbox
+from laurels.progress.maintenance import AppliedEventPruner
 from laurels.progress.tables import applied_events, player_stats, progress
 from laurels.settings import Settings
+from laurels.wire.times import now_micros
 from tests.helpers import assert_error
 from tests.helpers.events import WEAPONS_TITLE, event, kills, read_stats, send_events
 from tests.helpers.rta import notify_uri, progress_uri, rta
@@ -316,3 +318,38 @@ async def test_secrets_stay_hidden_until_unlocked(events_api: Api) -> None:
 
 async def test_an_update_to_an_event_based_title_is_a_409(events_api: Api) -> None:
     assert_error(await events_api.update([("1", 100)]), 409)
+
+
+async def test_a_reset_forgets_stats_and_event_ids(events_api: Api) -> None:
+    sent = [kills(30)]
+    assert (await send_events(events_api, sent)).json()["accepted"] == 1
+    server = await token_for(events_api.db, server=True)
+    reset = await events_api.client.delete(
+        f"/users/xuid({XUID})/achievements/{WEAPONS_TITLE['title']['scid']}",
+        headers=events_api.auth(server),
+    )
+    assert reset.status_code == 204
+    assert await read_stats(events_api) == {}
+    states = [a["progressState"] for a in (await events_api.achievements()).json()["achievements"]]
+    assert set(states) == {"NotStarted"}
+    # The same event id applies again: the test player starts over.
+    assert (await send_events(events_api, sent)).json() == {"accepted": 1, "duplicates": 0}
+    assert await read_stats(events_api) == {"Kills": 30}
+
+
+async def test_event_ids_are_forgotten_only_past_the_window(events_api: Api) -> None:
+    db = events_api.db
+    old, recent = kills(1), kills(1)
+    await send_events(events_api, [old])
+    async with db.write() as conn:  # as if sent 40 days ago
+        await conn.execute(
+            applied_events.update()
+            .where(applied_events.c.event_id == old["id"])
+            .values(created_at=now_micros() - 40 * 86400 * 1_000_000)
+        )
+    await send_events(events_api, [recent])
+    window = 30 * 86400 * 1_000_000
+    pruner = AppliedEventPruner(db, keep_us=window)
+    assert await pruner.prune() == 1
+    assert (await send_events(events_api, [recent])).json()["duplicates"] == 1
+    assert (await send_events(events_api, [old])).json()["accepted"] == 1
