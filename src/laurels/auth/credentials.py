@@ -36,8 +36,6 @@ asks for a fresh one with a valid player token whenever it has one.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -52,6 +50,7 @@ from laurels.auth.service import ISSUER, SigningKey
 from laurels.auth.tables import delivery_credentials
 from laurels.db import Database
 from laurels.errors import Forbidden, NotFound, Unauthorized
+from laurels.polling import Poller
 from laurels.titles import is_sandbox_name
 from laurels.wire.identifiers import parse_xuid
 from laurels.wire.principal import Principal
@@ -267,42 +266,26 @@ class RevocationList:
         self._db = db
         self._refresh_seconds = refresh_seconds
         self._revoked: frozenset[str] = frozenset()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        # A failed refresh keeps refusing the ids known.
+        self._poller = Poller(
+            self.refresh,
+            every_seconds=refresh_seconds,
+            name="laurels-revocations",
+            failure="could not refresh the revoked delivery credentials",
+        )
 
     async def start(self) -> None:
         """Load the list once (raising if the database fails) and start polling."""
         await self.refresh()
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._poll(), name="laurels-revocations")
+        self._poller.start()
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Stop polling. A refresh under way is let finish (cancelling a query halfway
-        can strand its pooled connection) unless it takes longer than `timeout`."""
-        if self._task is None:
-            return
-        self._stopping.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._task = None
+    async def close(self) -> None:
+        """Stop polling; a refresh under way finishes first."""
+        await self._poller.close()
 
     async def refresh(self) -> None:
         async with self._db.read() as conn:
             self._revoked = await revoked_credential_ids(conn)
-
-    async def _poll(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._refresh_seconds)
-                return
-            try:
-                await self.refresh()
-            except Exception:  # keep refusing the ids we know of
-                log.exception("could not refresh the revoked delivery credentials")
 
     def is_revoked(self, credential_id: str | None) -> bool:
         return credential_id is not None and credential_id in self._revoked

@@ -7,41 +7,14 @@ nothing; an accepted one is applied whole, in one transaction (`event_plan.py`).
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from laurels.errors import BadRequest, Conflict, Forbidden, NotFound
 from laurels.progress.event_plan import EventRequest
-from laurels.progress.policy import effective_unlock_time
 from laurels.progress.rules import Event, contribution, too_large
 from laurels.progress.schemas import EventItem, EventsBody
-from laurels.progress.updates import TimePolicy
+from laurels.progress.updates import TimePolicy, parse_strict, recorded_time
 from laurels.progress.writer import GroupCommitWriter
 from laurels.titles import Catalog, PublishedTitle
-from laurels.titles.service import field_path
 from laurels.wire.principal import Principal
-from laurels.wire.times import parse_time, to_micros
-
-
-def parse_events(raw: bytes) -> EventsBody:
-    """The strictly validated body; BadRequest naming the first bad field."""
-    try:
-        return EventsBody.model_validate_json(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = field_path(tuple(error["loc"]))
-        raise BadRequest(f"{where}: {error['msg']}" if error["loc"] else error["msg"]) from None
-
-
-def _time(item: EventItem, where: str, now_us: int, policy: TimePolicy) -> int:
-    happened = None
-    if item.time is not None:
-        try:
-            happened = to_micros(parse_time(item.time))
-        except (ValueError, OverflowError):
-            raise BadRequest(f"{where}.time: not an ISO-8601 UTC time") from None
-    return effective_unlock_time(
-        happened, now_us=now_us, skew_us=policy.skew_us, window_us=policy.window_us
-    )
 
 
 def check_event(
@@ -74,7 +47,11 @@ def check_event(
                 "measurement"
             )
     event = Event(
-        item.id, item.name, _time(item, where, now_us, policy), item.dimensions, item.measurements
+        item.id,
+        item.name,
+        recorded_time(item.time, f"{where}.time", now_us, policy),
+        item.dimensions,
+        item.measurements,
     )
     for stat in title.stats_by_event.get(item.name, ()):
         amount = contribution(stat, event)
@@ -105,7 +82,7 @@ class EventIntake:
     ) -> tuple[int, int]:
         """(accepted, duplicates); raises a LaurelsError for every refusal, with
         nothing written."""
-        body = parse_events(raw)
+        body = parse_strict(EventsBody, raw)
         title = await self.title(principal, body.titleId)
         principal.require_player_access(
             xuid=xuid, title_id=title.title_id, sandbox=principal.sandbox

@@ -8,11 +8,10 @@ harmless, so processes need not agree on who does it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from laurels.db import Database
+from laurels.polling import Poller
 from laurels.progress.service import prune_applied_events
 from laurels.wire.times import now_micros
 
@@ -24,39 +23,26 @@ class AppliedEventPruner:
     def __init__(self, db: Database, *, keep_us: int, every_seconds: float = 3600.0) -> None:
         self._db = db
         self._keep_us = keep_us + DAY_US
-        self._every = every_seconds
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._poller = Poller(
+            self._round,
+            every_seconds=every_seconds,
+            name="laurels-applied-events-pruner",
+            failure="could not prune applied event ids",
+        )
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="laurels-applied-events-pruner")
+        self._poller.start()
 
     async def close(self) -> None:
-        """Stop; a prune under way finishes first (cancelling a query midway leaves
-        a PostgreSQL connection in a bad state)."""
-        if self._task is None:
-            return
-        self._stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), 5.0)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop; a prune under way finishes first."""
+        await self._poller.close()
 
     async def prune(self) -> int:
+        """Forget the ids applied before the window; returns how many."""
         before = now_micros() - self._keep_us
         return await self._db.run_write(lambda conn: prune_applied_events(conn, before_us=before))
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._every)
-            if self._stop.is_set():
-                return
-            try:
-                forgotten = await self.prune()
-                if forgotten:
-                    log.info("forgot %d applied event ids past the window", forgotten)
-            except Exception:  # try again at the next round
-                log.exception("could not prune applied event ids")
+    async def _round(self) -> None:
+        forgotten = await self.prune()
+        if forgotten:
+            log.info("forgot %d applied event ids past the window", forgotten)

@@ -8,8 +8,9 @@ nothing; a request with several achievements is applied whole or not at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from laurels.errors import BadRequest, Conflict, Forbidden, NotFound
 from laurels.progress.plan import ItemUpdate, UpdateRequest
@@ -28,26 +29,36 @@ class TimePolicy:
     window_us: int
 
 
-def parse_body(raw: bytes, *, max_items: int) -> UpdateBody:
-    """The strictly validated body; BadRequest naming the first bad field."""
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse_strict(model: type[Body], raw: bytes) -> Body:
+    """`raw` validated strictly as `model`; BadRequest naming the first bad field."""
     try:
-        body = UpdateBody.model_validate_json(raw)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = field_path(tuple(error["loc"]))
         raise BadRequest(f"{where}: {error['msg']}" if error["loc"] else error["msg"]) from None
+
+
+def parse_body(raw: bytes, *, max_items: int) -> UpdateBody:
+    """The strictly validated body; BadRequest naming the first bad field."""
+    body = parse_strict(UpdateBody, raw)
     if len(body.achievements) > max_items:
         raise BadRequest(f"achievements: at most {max_items} per request")
     return body
 
 
-def _unlock_time(item: UpdateItem, where: str, now_us: int, policy: TimePolicy) -> int:
+def recorded_time(text: str | None, where: str, now_us: int, policy: TimePolicy) -> int:
+    """When an unlock is recorded for a client's time `text` (an update item's
+    `timeAchieved`, an event's `time`): BadRequest naming `where` when malformed."""
     achieved = None
-    if item.timeAchieved is not None:
+    if text is not None:
         try:
-            achieved = to_micros(parse_time(item.timeAchieved))
+            achieved = to_micros(parse_time(text))
         except (ValueError, OverflowError):
-            raise BadRequest(f"{where}.timeAchieved: not an ISO-8601 UTC time") from None
+            raise BadRequest(f"{where}: not an ISO-8601 UTC time") from None
     return effective_unlock_time(
         achieved, now_us=now_us, skew_us=policy.skew_us, window_us=policy.window_us
     )
@@ -71,7 +82,8 @@ def _item(
         raise NotFound(f"no achievement {item.id!r} in title {title.title_id}")
     if definition.serverOnly and principal.kind != "server":
         raise Forbidden(f"achievement {item.id!r} can only be updated by a game server")
-    return ItemUpdate(item.id, percent, _unlock_time(item, where, now_us, policy))
+    unlock_time = recorded_time(item.timeAchieved, f"{where}.timeAchieved", now_us, policy)
+    return ItemUpdate(item.id, percent, unlock_time)
 
 
 class Updater:

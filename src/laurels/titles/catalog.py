@@ -8,7 +8,6 @@ never queries them. A background task notices versions published by another proc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from laurels.db import Database
+from laurels.polling import Poller
 from laurels.titles import service
 from laurels.titles.schemas import STORED, AchievementConfig, ConfigFile, EventConfig, StatConfig
 
@@ -101,38 +101,23 @@ class Catalog:
         self._latest: dict[tuple[str, int], PublishedTitle] = {}
         self._by_scid: dict[tuple[str, str], PublishedTitle] = {}
         self._old: OrderedDict[tuple[str, int, int], PublishedTitle] = OrderedDict()
-        self._task: asyncio.Task[None] | None = None
         self._last_refresh = 0.0
         self._lock = asyncio.Lock()
-        self._stop = asyncio.Event()
+        # A failed refresh keeps serving the versions held.
+        self._poller = Poller(
+            self.refresh,
+            every_seconds=refresh_seconds,
+            name="laurels-catalog",
+            failure="could not refresh the published configuration",
+        )
 
     async def start(self) -> None:
         await self.refresh()
-        self._task = asyncio.create_task(self._poll(), name="laurels-catalog")
+        self._poller.start()
 
     async def close(self) -> None:
-        """Stop polling; a refresh under way finishes first (cancelling a query
-        midway leaves a PostgreSQL connection in a bad state)."""
-        if self._task is None:
-            return
-        self._stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), 5.0)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _poll(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._refresh_seconds)
-            if self._stop.is_set():
-                return
-            try:
-                await self.refresh()
-            except Exception:  # keep serving the versions we have
-                log.exception("could not refresh the published configuration")
+        """Stop polling; a refresh under way finishes first."""
+        await self._poller.close()
 
     async def refresh(self) -> None:
         """Load every version newer than the one held."""
