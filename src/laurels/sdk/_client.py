@@ -127,6 +127,15 @@ class _Engine:
         self._last_token = token
         return token
 
+    async def _token_to_send(self) -> str | None:
+        """The session's token, or None (what is sent is queued instead) when there
+        is none or the provider fails."""
+        try:
+            return await self.token()
+        except Exception as exc:
+            log.warning("token provider failed, queueing: %s", exc)
+            return None
+
     def keep_token(self, xuid: str) -> None:
         """(Any thread.) Keep this session's token in the queue file for the player,
         if it says it is that player's and the file has no delivery credential for
@@ -221,11 +230,7 @@ class _Engine:
     ) -> UpdateResult:
         if d.offline:  # known unreachable: straight to disk, no connection attempt
             return await self._enqueue(xuid, achievement_id, percent, achieved_at, "offline")
-        try:
-            token = await self.token()
-        except Exception as exc:
-            log.warning("token provider failed, queueing: %s", exc)
-            token = None
+        token = await self._token_to_send()
         if token is None:
             return await self._enqueue(xuid, achievement_id, percent, achieved_at, None)
         when = await asyncio.to_thread(
@@ -351,11 +356,7 @@ class _Engine:
             return False
 
     async def _send_event(self, d: Deliverer, event: QueuedEvent) -> EventResult:
-        try:
-            token = await self.token()
-        except Exception as exc:
-            log.warning("token provider failed, queueing: %s", exc)
-            token = None
+        token = await self._token_to_send()
         if token is None:
             return await self._queue_event(event, "no token")
         try:
