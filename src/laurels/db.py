@@ -16,7 +16,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Integer, MetaData, event
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Insert,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -45,6 +57,21 @@ Micros = BigInteger
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def unnest_insert(table: Table, columns: dict[str, str]) -> Insert:
+    """PostgreSQL: an INSERT of many rows in one statement, taking one array per
+    column (`columns`: column → the bound parameter holding its array); `unnest`
+    zips the arrays into rows, in order."""
+    source = select(
+        *(
+            func.unnest(bindparam(param, type_=ARRAY(table.c[column].type)))
+            for column, param in columns.items()
+        )
+    )
+    return postgresql.insert(table).from_select(list(columns), source)
+
+
 T = TypeVar("T")
 
 

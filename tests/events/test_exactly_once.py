@@ -20,7 +20,7 @@ from laurels.progress.drivers import batch_store
 from laurels.progress.event_plan import EventRequest
 from laurels.progress.plan import Step
 from laurels.progress.rules import Event
-from laurels.progress.statements import STATS_READ
+from laurels.progress.statements import PLAYER_READ
 from laurels.progress.tables import player_stats
 from laurels.titles import PublishedTitle
 from laurels.wire.times import now_micros
@@ -125,7 +125,7 @@ class PausingStore:
             self.store._run = run_pg  # type: ignore[attr-defined]
 
     def _pausing(self, step: Step) -> bool:
-        if step.statement == STATS_READ and self._first:
+        if step.statement == PLAYER_READ and self._first:
             self._first = False
             return True
         return False

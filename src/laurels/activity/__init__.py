@@ -7,6 +7,11 @@ sits above): the reads get the rarity counters and the titles played from the
 assembly (`service.ProgressReads`, which `laurels.progress.service` fulfils).
 """
 
-from laurels.activity.writing import feed_row, forget_player, insert_statement
+from laurels.activity.writing import (
+    bulk_insert_statement,
+    feed_row,
+    forget_player,
+    insert_statement,
+)
 
-__all__ = ["feed_row", "forget_player", "insert_statement"]
+__all__ = ["bulk_insert_statement", "feed_row", "forget_player", "insert_statement"]

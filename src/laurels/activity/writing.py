@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Delete, Insert, bindparam, delete
 
 from laurels.activity.tables import activity
+from laurels.db import unnest_insert
 
 
 def feed_row(
@@ -37,12 +38,19 @@ def feed_row(
     }
 
 
+_WRITTEN = tuple(c.name for c in activity.columns if c.name not in ("id", "txid"))
+
+
 @cache
 def insert_statement() -> Insert:
     """The INSERT that takes `feed_row`s (the database fills `id` and `txid`)."""
-    return activity.insert().values(
-        {c.name: bindparam(c.name) for c in activity.columns if c.name not in ("id", "txid")}
-    )
+    return activity.insert().values({name: bindparam(name) for name in _WRITTEN})
+
+
+@cache
+def bulk_insert_statement() -> Insert:
+    """PostgreSQL: the same rows in one statement, one array per column."""
+    return unnest_insert(activity, {name: name for name in _WRITTEN})
 
 
 def forget_player(*, sandbox: str, xuid: str, scid: str) -> Delete:

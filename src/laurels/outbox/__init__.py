@@ -24,6 +24,7 @@ from laurels.outbox.wakeup import CHANNEL, listen
 from laurels.outbox.writing import (
     AchievementProgress,
     Player,
+    bulk_insert_statement,
     insert_statement,
     progress_changed,
     unlocked,
@@ -38,6 +39,7 @@ __all__ = [
     "Key",
     "OutboxEntry",
     "Player",
+    "bulk_insert_statement",
     "format_key",
     "hand_over_unlocks",
     "has_waiting_unlocks",

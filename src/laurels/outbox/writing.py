@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Insert, bindparam
 
+from laurels.db import unnest_insert
 from laurels.outbox.tables import PROGRESS_CHANGED, UNLOCKED, outbox
 from laurels.wire.times import format_time, from_micros
 
@@ -98,9 +99,17 @@ def unlocked(
     }
 
 
+_WRITTEN = tuple(c.name for c in outbox.columns if c.name not in ("id", "txid"))
+
+
 @cache
 def insert_statement() -> Insert:
     """The INSERT that takes rows built here (the database fills `id` and `txid`)."""
-    return outbox.insert().values(
-        {c.name: bindparam(c.name) for c in outbox.columns if c.name not in ("id", "txid")}
-    )
+    return outbox.insert().values({name: bindparam(name) for name in _WRITTEN})
+
+
+@cache
+def bulk_insert_statement() -> Insert:
+    """PostgreSQL: the same rows in one statement, one array per column, ids given
+    in the rows' order."""
+    return unnest_insert(outbox, {name: name for name in _WRITTEN})

@@ -30,7 +30,13 @@ from laurels.db import SQLITE_BUSY_TIMEOUT_MS, Database
 from laurels.errors import Unavailable
 from laurels.progress.batch import Request, batch_plan
 from laurels.progress.plan import Applied, Plan, Step
-from laurels.progress.statements import PLAYER_LOCK, bulk_statements, statements
+from laurels.progress.statements import (
+    PG_PLAYER_CLAIM,
+    PG_PLAYER_CLAIM_PARAMS,
+    PLAYER_CLAIM,
+    bulk_statements,
+    statements,
+)
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5
@@ -41,29 +47,29 @@ TRANSIENT_SQLSTATES = {"40001", "40P01"}
 class Compiled:
     sql: str
     names: tuple[str, ...]
+    # PostgreSQL: the statement takes one array per parameter (all rows at once).
+    arrays: bool = False
 
     def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(params[name] for name in self.names)
 
 
 @cache
-def compiled(dialect: str) -> dict[str, Compiled | None]:
-    """Every statement of the plan as SQL for the driver; on PostgreSQL the ones
-    that return rows take arrays (a whole round in one statement). None: a statement
-    this database does not need (SQLite's `BEGIN IMMEDIATE` already admits one
-    writer at a time, so it takes no player lock)."""
+def compiled(dialect: str) -> dict[str, Compiled]:
+    """Every statement of the plan as SQL for the driver; on PostgreSQL most take
+    arrays, a whole round of a batch in one statement (`bulk_statements`)."""
     target: Any = (
         sqlite.dialect(paramstyle="qmark") if dialect == "sqlite" else pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
     )
-    chosen = dict(statements(dialect))
-    if dialect == "postgresql":
-        chosen.update(bulk_statements())
-    result: dict[str, Compiled | None] = {}
-    for name, statement in chosen.items():
+    result: dict[str, Compiled] = {}
+    for name, statement in statements(dialect).items():
         done: Any = statement.compile(dialect=target)  # a SQLCompiler
         result[name] = Compiled(done.string, tuple(done.positiontup or ()))
-    if dialect == "sqlite":
-        result[PLAYER_LOCK] = None
+    if dialect == "postgresql":
+        for name, statement in bulk_statements().items():
+            done = statement.compile(dialect=target)
+            result[name] = Compiled(done.string, tuple(done.positiontup or ()), arrays=True)
+        result[PLAYER_CLAIM] = Compiled(PG_PLAYER_CLAIM, PG_PLAYER_CLAIM_PARAMS, arrays=True)
     return result
 
 
@@ -126,8 +132,6 @@ class SqliteBatchStore:
 
     def _run(self, conn: sqlite3.Connection, step: Step) -> list[tuple[Any, ...]]:
         statement = self._statements[step.statement]
-        if statement is None:
-            return []
         if not step.returns:
             conn.executemany(statement.sql, [statement.args(p) for p in step.params])
             return []
@@ -178,11 +182,17 @@ class PostgresBatchStore:
 
     async def _run(self, raw: Any, step: Step) -> list[Any]:
         statement = self._statements[step.statement]
-        if statement is None:
-            return []
-        if step.returns:  # one array per column
+        if statement.arrays:  # one array per parameter
             columns = [[params[name] for params in step.params] for name in statement.names]
-            return list(await raw.fetch(statement.sql, *columns))
+            if step.returns:
+                return list(await raw.fetch(statement.sql, *columns))
+            await raw.execute(statement.sql, *columns)
+            return []
+        if step.returns:
+            rows: list[Any] = []
+            for params in step.params:
+                rows += await raw.fetch(statement.sql, *statement.args(params))
+            return rows
         await raw.executemany(statement.sql, [statement.args(p) for p in step.params])
         return []
 

@@ -2,10 +2,11 @@
 in one transaction, written like the update plan (`plan.py`): a pure generator that
 yields each statement and receives the rows it returned.
 
-For the players of the batch, in key order: count the new ones, lock them (so a
-player's events are applied one request at a time, whichever process takes them),
-record the event ids (the unique key decides which are new: a duplicate is skipped,
-not counted twice), read their stats and unlocked achievements, apply the rules
+For the players of the batch, in key order: claim them (insert the new ones, which
+are counted, and lock them all, so a player's events are applied one request at a
+time, whichever process takes them), record the event ids (the unique key decides
+which are new: a duplicate is skipped, not counted twice), read their stats and
+unlocked achievements (one statement), apply the rules
 (`rules.apply`), write the stats that changed, and unlock through the update's own
 max-register, counters, feed and outbox (`plan.py`): one `timeUnlocked`, one feed
 item, one UNLOCKED row per unlock, and a PROGRESS_CHANGED row per request that moved
@@ -34,11 +35,11 @@ from laurels.progress.rules import Event, Outcome, apply
 from laurels.progress.statements import (
     APPLIED_INSERT,
     OUTBOX_INSERT,
-    PLAYER_LOCK,
+    PLAYER_CLAIM,
+    PLAYER_READ,
     PROGRESS_UPSERT,
-    STATS_READ,
+    STAT,
     STATS_WRITE,
-    UNLOCKED_READ,
 )
 from laurels.titles import PublishedTitle
 
@@ -96,8 +97,8 @@ def _fresh(requests: Sequence[EventRequest]) -> list[list[Event]]:
 def event_plan(requests: Sequence[EventRequest], *, now_us: int) -> Generator[Step, Any, Applied]:
     """The statements that apply `requests` in one transaction."""
     players = sorted({request.player for request in requests})
-    yield from player_steps(players, now_us)
-    yield Step(statement=PLAYER_LOCK, params=_players(players), returns=True)
+    # Claiming the players locks them (PostgreSQL) until commit.
+    yield from player_steps(players, now_us, statement=PLAYER_CLAIM)
     fresh = _fresh(requests)
     rows = yield Step(
         statement=APPLIED_INSERT,
@@ -117,15 +118,12 @@ def event_plan(requests: Sequence[EventRequest], *, now_us: int) -> Generator[St
     if not active:
         return Applied([False] * len(requests), 0, [0] * len(requests))
     values: dict[NewPlayer, dict[str, int]] = {player: {} for player in active}
-    for sandbox, xuid, scid, stat, value in (
-        yield Step(statement=STATS_READ, params=_players(active), returns=True)
-    ):
-        values[NewPlayer(sandbox, xuid, scid)][stat] = value
     unlocked: dict[NewPlayer, dict[str, int]] = {player: {} for player in active}
-    for sandbox, xuid, scid, achievement_id, time_unlocked in (
-        yield Step(statement=UNLOCKED_READ, params=_players(active), returns=True)
+    for kind, sandbox, xuid, scid, key, value in (
+        yield Step(statement=PLAYER_READ, params=_players(active), returns=True)
     ):
-        unlocked[NewPlayer(sandbox, xuid, scid)][achievement_id] = time_unlocked
+        found = values if kind == STAT else unlocked
+        found[NewPlayer(sandbox, xuid, scid)][key] = value
     outcomes: list[Outcome | None] = []
     states: list[dict[str, int]] = []
     for request, events in zip(requests, accepted, strict=True):

@@ -185,11 +185,14 @@ def update_plan(requests: Sequence[UpdateRequest], *, now_us: int) -> Plan:
     return Applied(changed, len(unlocks))
 
 
-def player_steps(players: list[NewPlayer], now_us: int) -> Generator[Step, Any, None]:
+def player_steps(
+    players: list[NewPlayer], now_us: int, *, statement: str = PLAYER_INSERT
+) -> Generator[Step, Any, None]:
+    """Insert the players (`statement` returns the new ones) and count the new."""
     if not players:
         return
     params = [{**player._asdict(), "now": now_us} for player in players]
-    rows = yield Step(statement=PLAYER_INSERT, params=params, returns=True)
+    rows = yield Step(statement=statement, params=params, returns=True)
     new = Counter((row.sandbox, row.scid) for row in map(NewPlayer._make, rows))
     if new:
         yield Step(

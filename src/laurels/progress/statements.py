@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    CompoundSelect,
     Insert,
-    Select,
     Table,
     and_,
     bindparam,
@@ -26,11 +26,13 @@ from sqlalchemy import (
     literal_column,
     select,
     tuple_,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ClauseElement
 
 from laurels import activity, outbox
+from laurels.db import unnest_insert
 from laurels.progress.tables import (
     achievement_stats,
     applied_events,
@@ -50,11 +52,12 @@ UNLOCK_COUNT = "achievement_stats"
 FEED_INSERT = "activity_insert"
 OUTBOX_INSERT = "outbox_insert"
 # The event plan's (spec/events.md).
-PLAYER_LOCK = "player_lock"
+PLAYER_CLAIM = "player_claim"
 APPLIED_INSERT = "applied_events_insert"
-STATS_READ = "player_stats_read"
-UNLOCKED_READ = "unlocked_read"
+PLAYER_READ = "player_read"
 STATS_WRITE = "player_stats_write"
+# What a PLAYER_READ row holds (its first column).
+STAT, UNLOCKED = 0, 1
 
 # column → the bound parameter that fills it
 _PROGRESS_VALUES = {
@@ -123,13 +126,7 @@ def _row_values(table: Table, columns: dict[str, str], dialect: str) -> Any:
 
 def _unnest_values(table: Table, columns: dict[str, str]) -> Any:
     """PostgreSQL: one array per column; `unnest` zips them into rows."""
-    source = select(
-        *(
-            func.unnest(bindparam(param, type_=ARRAY(table.c[column].type)))
-            for column, param in columns.items()
-        )
-    )
-    return postgresql.insert(table).from_select(list(columns), source)
+    return unnest_insert(table, columns)
 
 
 def _add_to(dialect: str, table: Table, column: str) -> Insert:
@@ -169,9 +166,8 @@ def first_apply(insert: Any) -> Insert:
     return statement
 
 
-def _set_stat(dialect: str) -> Insert:
+def _set_stat(insert: Any) -> Insert:
     """Store a stat's new value (the plan computed it under the player's lock)."""
-    insert = _row_values(player_stats, _STATS_VALUES, dialect)
     statement: Insert = insert.on_conflict_do_update(
         index_elements=["sandbox", "xuid", "scid", "stat"],
         set_={"value": insert.excluded.value, "updated_at": insert.excluded.updated_at},
@@ -197,37 +193,45 @@ def _of_players(table: Table, bulk: bool) -> ColumnElement[bool]:
     return tuple_(table.c.sandbox, table.c.xuid, table.c.scid).in_(players)
 
 
-def _player_reads(bulk: bool) -> dict[str, Select[Any]]:
-    """The event plan's reads, by player: their stats, their unlocked achievements."""
-    return {
-        STATS_READ: select(
-            player_stats.c.sandbox,
-            player_stats.c.xuid,
-            player_stats.c.scid,
-            player_stats.c.stat,
-            player_stats.c.value,
-        ).where(_of_players(player_stats, bulk)),
-        UNLOCKED_READ: select(
-            progress.c.sandbox,
-            progress.c.xuid,
-            progress.c.scid,
-            progress.c.achievement_id,
-            progress.c.time_unlocked,
-        ).where(_of_players(progress, bulk), progress.c.percent >= literal_column("100")),
-    }
+def player_read(bulk: bool) -> CompoundSelect[Any]:
+    """The event plan's one read, by player: (STAT, sandbox, xuid, scid, stat, value)
+    for each set stat and (UNLOCKED, sandbox, xuid, scid, achievement id, time
+    unlocked) for each unlocked achievement."""
+    stats = select(
+        literal_column(str(STAT)),
+        player_stats.c.sandbox,
+        player_stats.c.xuid,
+        player_stats.c.scid,
+        player_stats.c.stat,
+        player_stats.c.value,
+    ).where(_of_players(player_stats, bulk))
+    unlocked = select(
+        literal_column(str(UNLOCKED)),
+        progress.c.sandbox,
+        progress.c.xuid,
+        progress.c.scid,
+        progress.c.achievement_id,
+        progress.c.time_unlocked,
+    ).where(_of_players(progress, bulk), progress.c.percent >= literal_column("100"))
+    return union_all(stats, unlocked)
 
 
-def player_lock() -> Select[Any]:
-    """PostgreSQL: lock the players' title_players rows (in key order, so two
-    transactions never deadlock) until commit. An event request reads a player's
-    stats and writes them back: one at a time per player and title. SQLite needs
-    none: `BEGIN IMMEDIATE` already admits one writer at a time."""
-    return (
-        select(title_players.c.xuid)
-        .where(_of_players(title_players, bulk=True))
-        .order_by(title_players.c.sandbox, title_players.c.xuid, title_players.c.scid)
-        .with_for_update()
-    )
+# PostgreSQL: insert the players, or lock them where they exist (until commit, in key
+# order, so two transactions never deadlock), and return the new ones. An event
+# request reads a player's stats and writes them back: one at a time per player and
+# title. `xmax = 0` marks a row this statement inserted rather than updated. SQLite
+# needs no lock (`BEGIN IMMEDIATE` admits one writer at a time): its claim is the
+# plain player insert.
+PG_PLAYER_CLAIM = """
+WITH claimed AS (
+    INSERT INTO title_players (sandbox, xuid, scid, first_seen)
+    SELECT * FROM unnest($1::VARCHAR(64)[], $2::VARCHAR(20)[], $3::VARCHAR(36)[], $4::BIGINT[])
+    ON CONFLICT (sandbox, xuid, scid) DO UPDATE SET first_seen = title_players.first_seen
+    RETURNING sandbox, xuid, scid, xmax = 0 AS inserted
+)
+SELECT sandbox, xuid, scid FROM claimed WHERE inserted
+"""
+PG_PLAYER_CLAIM_PARAMS = ("sandbox", "xuid", "scid", "now")
 
 
 @cache
@@ -241,19 +245,22 @@ def statements(dialect: str) -> dict[str, ClauseElement]:
         FEED_INSERT: activity.insert_statement(),
         OUTBOX_INSERT: outbox.insert_statement(),
         APPLIED_INSERT: first_apply(_row_values(applied_events, _APPLIED_VALUES, dialect)),
-        STATS_WRITE: _set_stat(dialect),
-        **_player_reads(bulk=False),
+        PLAYER_CLAIM: insert_new(_row_values(title_players, _PLAYER_VALUES, dialect)),
+        STATS_WRITE: _set_stat(_row_values(player_stats, _STATS_VALUES, dialect)),
+        PLAYER_READ: player_read(bulk=False),
     }
 
 
 @cache
 def bulk_statements() -> dict[str, ClauseElement]:
-    """PostgreSQL: the statements that return rows, taking one array per column so
-    that a whole round of a batch is one statement."""
+    """PostgreSQL: statements that take one array per column, so that a whole round
+    of a batch is one statement (PLAYER_CLAIM is written by hand: PG_PLAYER_CLAIM)."""
     return {
         PROGRESS_UPSERT: keep_max(_unnest_values(progress, _PROGRESS_VALUES)),
         PLAYER_INSERT: insert_new(_unnest_values(title_players, _PLAYER_VALUES)),
         APPLIED_INSERT: first_apply(_unnest_values(applied_events, _APPLIED_VALUES)),
-        PLAYER_LOCK: player_lock(),
-        **_player_reads(bulk=True),
+        STATS_WRITE: _set_stat(_unnest_values(player_stats, _STATS_VALUES)),
+        PLAYER_READ: player_read(bulk=True),
+        FEED_INSERT: activity.bulk_insert_statement(),
+        OUTBOX_INSERT: outbox.bulk_insert_statement(),
     }
