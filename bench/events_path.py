@@ -31,25 +31,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import os
 import random
-import shutil
-import signal
 import sqlite3
-import sys
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import asyncpg
 
-from bench import procs, stores, update_path
-from bench.update_path import Measurement, Sample, cpu_between, note, wait_for_quiet
+from bench import common, procs, stores, update_path
+from bench.update_path import Measurement, note
 from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.db import Database
 from laurels.titles import service as titles
@@ -63,19 +55,9 @@ THROUGHPUT_FLOOR = 1.0  # events/s (10 per request) / update req/s: at least
 
 
 @dataclass(frozen=True)
-class Options:
-    dbs: list[str]
-    workers: list[int]
-    duration: float
-    warmup: float
-    connections: int
-    players: int
+class Options(common.RunOptions):
     goals: int
     per_request: int
-    directory: Path
-    json_path: Path | None
-    seed: int
-    wait_quiet: float
 
     def update_options(self) -> update_path.Options:
         """What update_path.measure reads, for the update phase."""
@@ -211,41 +193,7 @@ def measure_events(
 ) -> Measurement:
     """update_path.measure with an events spec: the load generator's window, CPU and
     memory sampled when it opens and closes."""
-    idle = wait_for_quiet(opts.wait_quiet)
-    db = "sqlite" if url.startswith("sqlite") else "postgresql"
-    postgres = url.rsplit("/", 1)[1] if db == "postgresql" else None
-    result = Measurement(label, db, workers, load={})
-    work = Path(tempfile.mkdtemp(prefix="bench-events-", dir=opts.directory))
-    process = update_path.start_loadgen(work, spec)
-    try:
-        deadline = time.monotonic() + opts.warmup + opts.duration + 60
-        start: Sample | None = None
-        for line in update_path._lines(process, deadline):
-            if line == "measure-start":
-                start = Sample.take(server, postgres)
-            elif line == "measure-end" and start is not None:
-                result.cpu_percent = cpu_between(start, Sample.take(server, postgres), postgres)
-                update_path._sample_memory(result, server)
-                update_path._answer(process)
-        process.wait(max(1.0, deadline - time.monotonic()))
-        result.load = update_path._loadgen_result(process, work)
-    finally:
-        if process.poll() is None:
-            procs.stop_group(process)
-        for pipe in (process.stdin, process.stdout):
-            if pipe is not None:
-                pipe.close()
-        shutil.rmtree(work, ignore_errors=True)
-    if not result.cpu_percent:
-        raise RuntimeError("the load generator never reported the end of its window")
-    cpu = result.cpu_percent
-    cpu["loadgen"] = result.load["loadgen_cpu_percent"]
-    cpu["other"] = max(
-        0.0, cpu["machine"] - cpu["service"] - cpu.get("postgres", 0.0) - cpu["loadgen"]
-    )
-    cpu["before"] = idle
-    result.problems = server.problems()
-    return result
+    return update_path.measure_spec(label, server, url, workers, spec, opts, prefix="bench-events-")
 
 
 # --- what the database holds afterwards ---------------------------------------------
@@ -340,15 +288,12 @@ def events_per_second(m: Measurement) -> float:
 
 
 def row(m: Measurement) -> str:
-    rss = "/".join(f"{v:.0f}" for k, v in m.rss_mb.items() if k.startswith("worker"))
-    cpu = m.cpu_percent
-    db_cpu = f"{cpu['postgres']:.0f}" if "postgres" in cpu else "-"
+    rss = "/".join(f"{v:.0f}" for v in common.worker_rss(m.rss_mb))
     events = f"{events_per_second(m):>10.0f}" if "events_per_request" in m.load else f"{'-':>10}"
     return (
         f"{m.label:<14}{m.rps:>8.0f}{events}{m.latency('p50'):>8.1f}{m.latency('p99'):>8.1f}"
         f"{m.status('200'):>8}{m.status('304'):>7}{m.other:>6}{m.status('429'):>5}  "
-        f"{rss:<9}{cpu.get('service', 0):.0f}/{db_cpu}/{cpu.get('loadgen', 0):.0f}/"
-        f"{cpu.get('other', 0):.0f}"
+        f"{rss:<9}{common.cpu_cell(m.cpu_percent)}"
     )
 
 
@@ -391,8 +336,7 @@ def broken(r: Result) -> bool:
 
 
 def print_result(r: Result, per_request: int) -> None:
-    plural = "s" if r.workers > 1 else ""
-    print(f"\n== {r.db}, {r.workers} worker{plural}, one laurels serve, one database ==")
+    print(f"{common.heading(r.db, r.workers)}, one laurels serve, one database ==")
     print(HEADER)
     for m in (r.update, r.one, r.many):
         print(row(m))
@@ -415,9 +359,7 @@ def print_result(r: Result, per_request: int) -> None:
         f"{r.stored.unlocked} unlocks (sent {r.expected.unlocked}): "
         f"{'match' if r.stored == r.expected else 'MISMATCH'}"
     )
-    for line in problems(r):
-        print(f"  ! {line}")
-    sys.stdout.flush()
+    common.print_warnings(problems(r))
 
 
 def as_json(r: Result) -> dict[str, Any]:
@@ -443,58 +385,35 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench.events_path", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--workers", default="1", help="comma-separated worker counts")
-    parser.add_argument("--duration", type=float, help="measured seconds (default 10)")
-    parser.add_argument("--warmup", type=float, help="warm-up seconds (default 2)")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--players", type=int, help="players with tokens (default 2000)")
+    common.add_load_arguments(
+        parser, workers="1", players_help="players with tokens (default 2000)"
+    )
     parser.add_argument("--goals", type=int, default=50, help="achievements of each title")
     parser.add_argument("--per-request", type=int, default=10, help="events per request, run 3")
-    parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
-    parser.add_argument("--tmpdir", type=Path, help="where SQLite files go (default: system temp)")
-    parser.add_argument("--json", type=Path, help="also write every figure to this file")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        help="before each measured window, wait up to this many seconds for other work on "
-        "the machine to stop (default 10; 0 with --quick)",
+    common.add_run_arguments(
+        parser,
+        wait_quiet_help="before each measured window, wait up to this many seconds for other "
+        "work on the machine to stop (default 10; 0 with --quick)",
     )
     args = parser.parse_args(argv)
-    quick = args.quick
     if not 1 <= args.per_request <= 100:
         parser.error("--per-request must be 1..100")
-    return Options(
-        dbs=["sqlite", "postgresql"] if args.db == "both" else [args.db],
-        workers=[int(w) for w in args.workers.split(",") if w.strip()],
-        duration=args.duration or (2.0 if quick else 10.0),
-        warmup=args.warmup if args.warmup is not None else (0.5 if quick else 2.0),
-        connections=args.connections,
-        players=args.players or (500 if quick else 2000),
+    return common.run_options(
+        Options,
+        args,
+        wait_quiet=10.0,
         goals=args.goals,
         per_request=args.per_request,
-        directory=args.tmpdir or Path(tempfile.gettempdir()),
-        json_path=args.json,
-        seed=args.seed,
-        wait_quiet=args.wait_quiet if args.wait_quiet is not None else (0.0 if quick else 10.0),
     )
-
-
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    for interrupting in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(interrupting, _interrupt)
-    rng = random.Random(opts.seed)
-    began = time.monotonic()
-    print(
-        f"events path benchmark: {opts.connections} connections, {opts.warmup:g} s warm-up + "
-        f"{opts.duration:g} s measured per run, {opts.players} players, {opts.goals} "
-        f"achievements per title, {os.cpu_count()} CPUs"
+    rng, began = common.start(
+        opts,
+        "events path",
+        measured="measured per run",
+        achievements=f"{opts.goals} achievements per title",
     )
     results = []
     failed = False
@@ -504,15 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_result(found, opts.per_request)
             failed = failed or broken(found)
             results.append(found)
-    print(f"\ndone in {time.monotonic() - began:.0f} s")
-    if opts.json_path:
-        opts.json_path.write_text(json.dumps([as_json(r) for r in results], indent=2))
+    common.finish(began, opts.json_path, lambda: [as_json(r) for r in results])
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; every process and database it started is gone", file=sys.stderr)
-        sys.exit(130)
+    common.run_command(main)

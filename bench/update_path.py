@@ -25,7 +25,6 @@ import os
 import random
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,10 +32,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from bench import procs, stores
+from bench import common, procs, stores
 
 LOADGEN_LOG_LINES = 20
 BUSY_BEFORE = 25.0  # percent of a core used by others before or during a run: warn
@@ -73,21 +71,11 @@ class Measurement:
 
 
 @dataclass(frozen=True)
-class Options:
-    dbs: list[str]
-    workers: list[int]
-    duration: float
-    warmup: float
-    connections: int
-    players: int
+class Options(common.RunOptions):
     achievements: int
     scale: bool
     scale_rows: list[int]
     main: bool
-    directory: Path
-    json_path: Path | None
-    seed: int
-    wait_quiet: float
 
 
 # --- one measured run ------------------------------------------------------------------
@@ -168,12 +156,29 @@ def measure(
 ) -> Measurement:
     """Drive `server` with the load generator; sample CPU, memory and connections
     when the measured window opens and closes."""
+    spec = load_spec(server, seeded, opts)
+    return measure_spec(label, server, url, workers, spec, opts, prefix="bench-load-")
+
+
+def measure_spec(
+    label: str,
+    server: procs.Server,
+    url: str,
+    workers: int,
+    spec: dict[str, Any],
+    opts: common.RunOptions,
+    *,
+    prefix: str,
+) -> Measurement:
+    """Drive `server` with the load generator reading `spec` (its files in a temporary
+    folder whose name starts with `prefix`); sample CPU, memory and connections when
+    the measured window opens and closes."""
     idle = wait_for_quiet(opts.wait_quiet)
     db = "sqlite" if url.startswith("sqlite") else "postgresql"
     postgres = url.rsplit("/", 1)[1] if db == "postgresql" else None
     result = Measurement(label, db, workers, load={})
-    work = Path(tempfile.mkdtemp(prefix="bench-load-", dir=opts.directory))
-    process = start_loadgen(work, load_spec(server, seeded, opts))
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=opts.directory))
+    process = start_loadgen(work, spec)
     try:
         deadline = time.monotonic() + opts.warmup + opts.duration + 60
         start: Sample | None = None
@@ -330,19 +335,15 @@ HEADER = (
 
 
 def row(m: Measurement) -> str:
-    workers = [v for k, v in m.rss_mb.items() if k.startswith("worker")]
     supervisor = [v for k, v in m.rss_mb.items() if k.startswith("supervisor")]
-    rss = "/".join(f"{v:.0f}" for v in workers) + (
+    rss = "/".join(f"{v:.0f}" for v in common.worker_rss(m.rss_mb)) + (
         f" (+sup {supervisor[0]:.0f})" if supervisor else ""
     )
-    cpu = m.cpu_percent
-    db_cpu = f"{cpu['postgres']:.0f}" if "postgres" in cpu else "-"
     return (
         f"{m.label:<24}{m.rps:>9.0f}{m.latency('p50'):>9.1f}{m.latency('p99'):>9.1f}"
         f"{m.status('200'):>8}{m.status('304'):>7}{m.other:>7}{m.status('429'):>5}  "
         f"{rss:<19}{'/'.join(map(str, m.connections)):<8}"
-        f"{cpu.get('service', 0):.0f}/{db_cpu}/{cpu.get('loadgen', 0):.0f}/"
-        f"{cpu.get('other', 0):.0f}"
+        f"{common.cpu_cell(m.cpu_percent)}"
     )
 
 
@@ -370,8 +371,7 @@ def warnings(m: Measurement) -> list[str]:
 
 
 def print_pair(real: Measurement, base: Measurement) -> None:
-    plural = "s" if real.workers > 1 else ""
-    print(f"\n== {real.db}, {real.workers} worker{plural} ==")
+    print(f"{common.heading(real.db, real.workers)} ==")
     print(HEADER)
     print(row(real))
     print(row(base))
@@ -385,9 +385,7 @@ def print_pair(real: Measurement, base: Measurement) -> None:
         f"{'':<24}mix sent: {mix}; max {real.load['max_requests_per_player']} requests "
         f"per player over {real.load['players']} players"
     )
-    for line in warnings(real) + warnings(base):
-        print(f"  ! {line}")
-    sys.stdout.flush()
+    common.print_warnings(warnings(real) + warnings(base))
 
 
 def print_scale(db: str, found: Sequence[Measurement]) -> None:
@@ -405,10 +403,7 @@ def print_scale(db: str, found: Sequence[Measurement]) -> None:
         f"{m.extra['stored_rows']:,} rows in {m.extra['fill_seconds']} s" for m in found
     )
     print(f"{'':<24}stored before the load: {fills}")
-    for m in found:
-        for line in warnings(m):
-            print(f"  ! {line}")
-    sys.stdout.flush()
+    common.print_warnings(line for m in found for line in warnings(m))
 
 
 # --- the command line ----------------------------------------------------------------
@@ -418,37 +413,26 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench.update_path", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
-    parser.add_argument("--duration", type=float, help="measured seconds (default 10)")
-    parser.add_argument("--warmup", type=float, help="warm-up seconds (default 2)")
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--players", type=int, help="players with a token (default 2000)")
+    common.add_load_arguments(
+        parser, workers="1,2", players_help="players with a token (default 2000)"
+    )
     parser.add_argument("--achievements", type=int, default=50)
     parser.add_argument("--scale", action="store_true", help="also run the scale check")
     parser.add_argument(
         "--scale-rows", help="stored rows of the scale check (default 10000,1000000)"
     )
     parser.add_argument("--no-main", action="store_true", help="skip the service/baseline runs")
-    parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
-    parser.add_argument("--tmpdir", type=Path, help="where SQLite files go (default: system temp)")
-    parser.add_argument("--json", type=Path, help="also write every figure to this file")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        help="before each run, wait up to this many seconds for other work on the machine "
-        "to stop (default 30; 0 with --quick)",
+    common.add_run_arguments(
+        parser,
+        wait_quiet_help="before each run, wait up to this many seconds for other work on the "
+        "machine to stop (default 30; 0 with --quick)",
     )
     args = parser.parse_args(argv)
     quick = args.quick
-    return Options(
-        dbs=["sqlite", "postgresql"] if args.db == "both" else [args.db],
-        workers=[int(w) for w in args.workers.split(",") if w.strip()],
-        duration=args.duration or (2.0 if quick else 10.0),
-        warmup=args.warmup if args.warmup is not None else (0.5 if quick else 2.0),
-        connections=args.connections,
-        players=args.players or (500 if quick else 2000),
+    return common.run_options(
+        Options,
+        args,
+        wait_quiet=30.0,
         achievements=args.achievements,
         scale=args.scale,
         scale_rows=[
@@ -456,27 +440,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
             for r in (args.scale_rows or ("10000,100000" if quick else "10000,1000000")).split(",")
         ],
         main=not args.no_main,
-        directory=args.tmpdir or Path(tempfile.gettempdir()),
-        json_path=args.json,
-        seed=args.seed,
-        wait_quiet=args.wait_quiet if args.wait_quiet is not None else (0.0 if quick else 30.0),
     )
-
-
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     opts = parse_args(argv)
-    for interrupting in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(interrupting, _interrupt)
-    rng = random.Random(opts.seed)
-    began = time.monotonic()
-    print(
-        f"update path benchmark: {opts.connections} connections, {opts.warmup:g} s warm-up + "
-        f"{opts.duration:g} s measured, {opts.players} players, {opts.achievements} "
-        f"achievements, {os.cpu_count()} CPUs"
+    rng, began = common.start(
+        opts, "update path", measured="measured", achievements=f"{opts.achievements} achievements"
     )
     results: list[Measurement] = []
     if opts.main:
@@ -490,15 +460,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             found = [run_scale(db, rows, opts, rng) for rows in opts.scale_rows]
             print_scale(db, found)
             results.extend(found)
-    print(f"\ndone in {time.monotonic() - began:.0f} s")
-    if opts.json_path:
-        opts.json_path.write_text(json.dumps([asdict(m) for m in results], indent=2))
+    common.finish(began, opts.json_path, lambda: [asdict(m) for m in results])
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; every process and database it started is gone", file=sys.stderr)
-        sys.exit(130)
+    common.run_command(main)
