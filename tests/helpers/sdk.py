@@ -1,19 +1,29 @@
-"""The service database the SDK's integration tests deliver to: a migrated SQLite
-file with title 1234 published to DEV.1 (the SDK's behaviour does not depend on the
-service's database; both databases are covered by the service's own tests)."""
+"""What the SDK's tests share. The service database the integration tests deliver
+to: a migrated SQLite file with title 1234 published to DEV.1 (the SDK's behaviour
+does not depend on the service's database; both databases are covered by the
+service's own tests); clients on it, `laurels sync --once`, game processes killed
+after their answer. For the tests against a mock transport: the clients of both
+kinds (the `make` fixture of tests/sdk/conftest.py builds them), a settable clock."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from laurels.activity.tables import activity
 from laurels.db import Database
 from laurels.progress.service import read_progress
-from laurels.sdk import OfflineQueue
+from laurels.sdk import AchievementsClient, OfflineQueue, SyncAchievementsClient
 from laurels.settings import Settings
 from tests.helpers import SCID, TITLE_ID, XUID, token_for
 
@@ -77,3 +87,89 @@ async def read_stats(url: str, token: str, xuid: str = XUID) -> dict[str, int]:
         )
     assert response.status_code == 200, response.text
     return {item["name"]: item["value"] for item in response.json()["stats"]}
+
+
+def url_of(sock: socket.socket) -> str:
+    """The URL of a service on the bound socket `sock` (see `free_socket`)."""
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def client_for(url: str, token: str, queue: Path, **arguments: Any) -> AchievementsClient:
+    """A client of title 1234 in DEV.1 on `url`, its queue at `queue`."""
+    return AchievementsClient(
+        url,
+        title_id=TITLE_ID,
+        scid=SCID,
+        sandbox=SANDBOX,
+        token=token,
+        queue_path=queue,
+        **arguments,
+    )
+
+
+async def sync_once(queue: Path, deadline: float) -> str:
+    """`laurels sync --once` on `queue` in a child process (the service may serve in
+    this loop meanwhile); its output."""
+    sync = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "laurels",
+        "sync",
+        "--once",
+        "--queue",
+        str(queue),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(sync.communicate(), deadline - time.monotonic())
+    assert sync.returncode == 0, err.decode()
+    return out.decode()
+
+
+# --- game processes killed after their answer ----------------------------------------
+
+
+def game_xuid(n: int) -> str:
+    """The XUID of the n-th player of the game processes."""
+    return str(2_533_274_800_000_000 + n)
+
+
+def game_script(arguments: str, call: str) -> str:
+    """A game process for `first_line_then_kill`, run with `url queue token xuid
+    *arguments`: a SyncAchievementsClient of title 1234 on `url`, its queue at
+    `queue`, prints the status of the result of `call` (an expression of those
+    names), then waits to be killed."""
+    return f"""
+import sys, time
+from laurels.sdk import SyncAchievementsClient
+url, queue, token, xuid, {arguments} = sys.argv[1:]
+client = SyncAchievementsClient(url, title_id={TITLE_ID}, scid={SCID!r}, sandbox={SANDBOX!r},
+                                token=token, queue_path=queue, exit_timeout=0.0)
+print({call}.result(20).status, flush=True)
+time.sleep(60)  # the parent kills this process as soon as it has read the line
+"""
+
+
+# --- clients on a mock transport ------------------------------------------------------
+
+BASE = "http://laurels.test"
+TOKEN = "player-token"
+T0 = 1_714_587_727.0  # 2024-05-01T18:22:07Z
+
+Client = AchievementsClient | SyncAchievementsClient
+MakeClient = Callable[..., Client]
+KINDS = pytest.mark.parametrize("kind", ["async", "sync"])
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def flush(client: Client, timeout: float = 5.0) -> int:
+    if isinstance(client, SyncAchievementsClient):
+        return await asyncio.to_thread(client.flush, timeout)
+    return await client.flush(timeout)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from laurels.db import Database
-from tests.helpers import publish_config, title_config
-from tests.helpers.sdk import ServiceDb
+from laurels.sdk import AchievementsClient, MockTransport, SyncAchievementsClient
+from tests.helpers import SCID, TITLE_ID, publish_config, title_config
+from tests.helpers.sdk import BASE, SANDBOX, TOKEN, Client, MakeClient, ServiceDb
 
 
 @pytest.fixture
@@ -30,3 +34,40 @@ async def service(
         yield ServiceDb(path, db)
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+def queue_path(tmp_path: Path) -> Path:
+    return tmp_path / "queue.db"
+
+
+@pytest.fixture
+async def make(queue_path: Path) -> AsyncIterator[MakeClient]:
+    """make(service, kind="async" | "sync", **arguments) -> a client on the mock
+    `service` (a handler of `MockTransport`), closed at the end of the test."""
+    made: list[Client] = []
+
+    def build(
+        service: Callable[[httpx.Request], httpx.Response], kind: str = "async", **arguments: Any
+    ) -> Client:
+        options: dict[str, Any] = {
+            "title_id": TITLE_ID,
+            "scid": SCID,
+            "sandbox": SANDBOX,
+            "token": TOKEN,
+            "queue_path": queue_path,
+            "transport": MockTransport(service),
+            "exit_timeout": 0.0,
+            **arguments,
+        }
+        cls = AchievementsClient if kind == "async" else SyncAchievementsClient
+        client = cls(BASE, **options)
+        made.append(client)
+        return client
+
+    yield build
+    for client in made:
+        if isinstance(client, AchievementsClient):
+            await client.close(timeout=0)
+        else:
+            await asyncio.to_thread(client.close, 0)

@@ -16,7 +16,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,28 +34,22 @@ from laurels.sdk import (
 )
 from laurels.sdk._delivery import Deliverer
 from laurels.sdk._policy import iso_time
-from tests.helpers import eventually
+from tests.helpers import OTHER_XUID, SCID, TITLE_ID, XUID, eventually
 from tests.helpers.queue import enqueue, rows_on_disk
+from tests.helpers.sdk import (
+    BASE,
+    KINDS,
+    SANDBOX,
+    T0,
+    TOKEN,
+    Client,
+    Clock,
+    MakeClient,
+    flush,
+    save_credentials,
+)
 
-BASE = "http://laurels.test"
-TITLE_ID = 1234
-SCID = "6a2e0100-0000-0000-0000-00005f1d2c3b"
-SANDBOX = "DEV.1"
-XUID = "2533274790395904"
-OTHER_XUID = "2533274790395905"
-TOKEN = "player-token"
-T0 = 1_714_587_727.0  # 2024-05-01T18:22:07Z
 V2_KEYS = {"action", "serviceConfigId", "titleId", "userId", "achievements"}
-
-Client = AchievementsClient | SyncAchievementsClient
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Service:
@@ -112,43 +106,6 @@ class Service:
         return out
 
 
-MakeClient = Callable[..., Client]
-
-
-@pytest.fixture
-def queue_path(tmp_path: Path) -> Path:
-    return tmp_path / "queue.db"
-
-
-@pytest.fixture
-async def make(queue_path: Path) -> AsyncIterator[MakeClient]:
-    """make(service, kind="async" | "sync", **arguments) -> a client on the mock."""
-    made: list[Client] = []
-
-    def build(service: Service, kind: str = "async", **arguments: Any) -> Client:
-        options: dict[str, Any] = {
-            "title_id": TITLE_ID,
-            "scid": SCID,
-            "sandbox": SANDBOX,
-            "token": TOKEN,
-            "queue_path": queue_path,
-            "transport": MockTransport(service),
-            "exit_timeout": 0.0,
-            **arguments,
-        }
-        cls = AchievementsClient if kind == "async" else SyncAchievementsClient
-        client = cls(BASE, **options)
-        made.append(client)
-        return client
-
-    yield build
-    for client in made:
-        if isinstance(client, AchievementsClient):
-            await client.close(timeout=0)
-        else:
-            await asyncio.to_thread(client.close, 0)
-
-
 async def update(
     client: Client, xuid: str | int, achievement_id: str, percent: int
 ) -> UpdateResult:
@@ -157,31 +114,14 @@ async def update(
     return await client.update_achievement(xuid, achievement_id, percent)
 
 
-async def flush(client: Client, timeout: float) -> int:
-    if isinstance(client, SyncAchievementsClient):
-        return await asyncio.to_thread(client.flush, timeout)
-    return await client.flush(timeout)
-
-
 def preload(path: Path, items: list[tuple[str, str, int]], *, now: float = T0) -> OfflineQueue:
     """Queue (xuid, id, percent) items as an earlier run of the game would have,
     with a delivery credential for each player."""
     queue = OfflineQueue(path, clock=Clock(now))
     for xuid, aid, percent in items:
         enqueue(queue, BASE, aid, percent, xuid=xuid)
-    for xuid in {x for x, _, _ in items}:
-        queue.save_credential(
-            service=BASE,
-            sandbox=SANDBOX,
-            title_id=TITLE_ID,
-            xuid=xuid,
-            credential=f"cred-{xuid}",
-            expires_at="",
-        )
+    save_credentials(queue, BASE, {xuid: f"cred-{xuid}" for xuid in {x for x, _, _ in items}})
     return queue
-
-
-KINDS = pytest.mark.parametrize("kind", ["async", "sync"])
 
 
 # --- classification of answers ------------------------------------------------------------

@@ -16,7 +16,6 @@ import pytest
 from laurels.app import create_app
 from laurels.progress.service import read_progress
 from laurels.sdk import OfflineQueue
-from laurels.settings import Settings
 from tests.helpers import (
     SCID,
     TITLE_ID,
@@ -26,25 +25,24 @@ from tests.helpers import (
 )
 from tests.helpers.processes import first_line_then_kill
 from tests.helpers.queue import pending_rows
-from tests.helpers.sdk import ServiceDb, save_credentials
+from tests.helpers.sdk import (
+    SANDBOX,
+    ServiceDb,
+    game_script,
+    game_xuid,
+    save_credentials,
+    sync_once,
+    url_of,
+)
 
-SANDBOX = "DEV.1"
 GAMES = 50
 PLAYERS = 5
 SERVICE_ACHIEVEMENTS = GAMES // PLAYERS
 AT_ONCE = 4  # game processes alive at a time (2 cores)
 DEADLINE_SECONDS = 60
-
-GAME = f"""
-import sys, time
-from laurels.sdk import SyncAchievementsClient
-url, queue, token, xuid, achievement, percent = sys.argv[1:]
-client = SyncAchievementsClient(url, title_id={TITLE_ID}, scid={SCID!r}, sandbox={SANDBOX!r},
-                                token=token, queue_path=queue, exit_timeout=0.0)
-print(client.update_achievement(xuid, achievement, int(percent)).result(20).status, flush=True)
-time.sleep(60)  # the parent kills this process as soon as it has read the line
-"""
-
+GAME = game_script(
+    "achievement, percent", "client.update_achievement(xuid, achievement, int(percent))"
+)
 
 CLAIMER = """
 import sys
@@ -54,13 +52,11 @@ sys.stdin.readline()  # holds its lease until killed
 """
 
 
-def xuid(n: int) -> str:
-    return str(2_533_274_800_000_000 + n)
-
-
 def plan() -> dict[tuple[str, str], int]:
     """(player, achievement) → percent: one distinct update per game process."""
-    return {(xuid(n % PLAYERS), str(n // PLAYERS + 1)): 1 + (n * 37) % 100 for n in range(GAMES)}
+    return {
+        (game_xuid(n % PLAYERS), str(n // PLAYERS + 1)): 1 + (n * 37) % 100 for n in range(GAMES)
+    }
 
 
 async def play_and_die(args: list[str], gate: asyncio.Semaphore, deadline: float) -> str:
@@ -78,7 +74,7 @@ async def test_sigkilled_games_lose_no_queued_update_and_sync_delivers_them_all(
 ) -> None:
     deadline = time.monotonic() + DEADLINE_SECONDS
     sock = free_socket()  # bound, not listening: every game is offline
-    url, queue = f"http://127.0.0.1:{sock.getsockname()[1]}", tmp_path / "queue.db"
+    url, queue = url_of(sock), tmp_path / "queue.db"
     expected = plan()
     tokens = {x: await token_for(service.db, xuid=x) for x in {x for x, _ in expected}}
 
@@ -99,23 +95,9 @@ async def test_sigkilled_games_lose_no_queued_update_and_sync_delivers_them_all(
     save_credentials(store, url, tokens)
     store.close()
 
-    async with serve_app(
-        create_app(Settings(database_url=service.url, catalog_refresh_seconds=0.2)), sock
-    ):  # and no game process runs
-        sync = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "laurels",
-            "sync",
-            "--once",
-            "--queue",
-            str(queue),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(sync.communicate(), deadline - time.monotonic())
-    assert sync.returncode == 0, err.decode()
-    assert f"0 pending, 0 dead letter(s), {GAMES} delivered now" in out.decode(), out.decode()
+    async with serve_app(create_app(service.settings()), sock):  # and no game process runs
+        out = await sync_once(queue, deadline)
+    assert f"0 pending, 0 dead letter(s), {GAMES} delivered now" in out, out
     assert queued(queue) == {}
     delivered = {}
     async with service.db.read() as conn:
@@ -135,7 +117,7 @@ async def test_a_lease_held_by_a_killed_process_is_over_at_once(tmp_path: Path) 
         sandbox=SANDBOX,
         title_id=TITLE_ID,
         scid=SCID,
-        xuid=xuid(0),
+        xuid=game_xuid(0),
         achievement_id="1",
         percent=50,
     )
@@ -155,5 +137,5 @@ async def test_a_lease_held_by_a_killed_process_is_over_at_once(tmp_path: Path) 
         holder.kill()
         await holder.communicate()
     [entry] = store.claim()
-    assert (entry.xuid, entry.achievement_id, entry.percent) == (xuid(0), "1", 50)
+    assert (entry.xuid, entry.achievement_id, entry.percent) == (game_xuid(0), "1", 50)
     store.close()

@@ -12,7 +12,6 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +30,20 @@ from laurels.sdk import (
 from laurels.sdk._cli import describe
 from laurels.sdk._delivery import Deliverer
 from laurels.sdk._policy import iso_time
+from tests.helpers import OTHER_XUID, SCID, TITLE_ID, XUID
 from tests.helpers.queue import enqueue_event, event_rows
-
-BASE = "http://laurels.test"
-TITLE_ID = 1234
-SCID = "6a2e0100-0000-0000-0000-00005f1d2c3b"
-SANDBOX = "DEV.1"
-XUID = "2533274790395904"
-OTHER_XUID = "2533274790395905"
-TOKEN = "player-token"
-T0 = 1_714_587_727.0
-
-Client = AchievementsClient | SyncAchievementsClient
-KINDS = pytest.mark.parametrize("kind", ["async", "sync"])
-
-
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers.sdk import (
+    BASE,
+    KINDS,
+    SANDBOX,
+    T0,
+    TOKEN,
+    Client,
+    Clock,
+    MakeClient,
+    flush,
+    save_credentials,
+)
 
 
 class EventService:
@@ -110,43 +102,6 @@ def error(status: int, description: str) -> httpx.Response:
     return httpx.Response(status, json=body)
 
 
-@pytest.fixture
-def queue_path(tmp_path: Path) -> Path:
-    return tmp_path / "queue.db"
-
-
-MakeClient = Callable[..., Client]
-
-
-@pytest.fixture
-async def make(queue_path: Path) -> AsyncIterator[MakeClient]:
-    """make(service, kind="async" | "sync", **arguments) -> a client on the mock."""
-    made: list[Client] = []
-
-    def build(service: EventService, kind: str = "async", **arguments: Any) -> Client:
-        options: dict[str, Any] = {
-            "title_id": TITLE_ID,
-            "scid": SCID,
-            "sandbox": SANDBOX,
-            "token": TOKEN,
-            "queue_path": queue_path,
-            "transport": MockTransport(service),
-            "exit_timeout": 0.0,
-            **arguments,
-        }
-        cls = AchievementsClient if kind == "async" else SyncAchievementsClient
-        client = cls(BASE, **options)
-        made.append(client)
-        return client
-
-    yield build
-    for client in made:
-        if isinstance(client, AchievementsClient):
-            await client.close(timeout=0)
-        else:
-            await asyncio.to_thread(client.close, 0)
-
-
 async def write(client: Client, name: str = "Progress", **fields: Any) -> EventResult:
     xuid = fields.pop("xuid", XUID)
     if isinstance(client, SyncAchievementsClient):
@@ -154,21 +109,8 @@ async def write(client: Client, name: str = "Progress", **fields: Any) -> EventR
     return await client.write_event(xuid, name, **fields)
 
 
-async def flush(client: Client, timeout: float = 5.0) -> int:
-    if isinstance(client, SyncAchievementsClient):
-        return await asyncio.to_thread(client.flush, timeout)
-    return await client.flush(timeout)
-
-
 def credential(queue: OfflineQueue, xuid: str = XUID) -> None:
-    queue.save_credential(
-        service=BASE,
-        sandbox=SANDBOX,
-        title_id=TITLE_ID,
-        xuid=xuid,
-        credential="cred",
-        expires_at="",
-    )
+    save_credentials(queue, BASE, {xuid: "cred"})
 
 
 # --- results ------------------------------------------------------------------------------

@@ -13,66 +13,42 @@ refused), so the games are offline and no other process can take the port."""
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from laurels.app import create_app
-from laurels.sdk import AchievementsClient, OfflineQueue
-from tests.helpers import SCID, TITLE_ID, eventually, free_socket, serve_app, token_for
+from laurels.sdk import OfflineQueue
+from tests.helpers import eventually, free_socket, serve_app, token_for
 from tests.helpers.processes import first_line_then_kill
 from tests.helpers.queue import event_rows, read_queue, stored_credential
-from tests.helpers.sdk import ServiceDb, read_stats, save_credentials
+from tests.helpers.sdk import (
+    ServiceDb,
+    client_for,
+    game_script,
+    game_xuid,
+    read_stats,
+    save_credentials,
+    sync_once,
+    url_of,
+)
 
 SERVICE_KIND = "event-based"
 SERVICE_ACHIEVEMENTS = 31  # achievement n unlocks at Count >= n
-SANDBOX = "DEV.1"
 GAMES = 50
 PLAYERS = 5
 AT_ONCE = 4  # game processes alive at a time (2 cores)
 DEADLINE_SECONDS = 90
-
-GAME = f"""
-import sys, time
-from laurels.sdk import SyncAchievementsClient
-url, queue, token, xuid, count = sys.argv[1:]
-client = SyncAchievementsClient(url, title_id={TITLE_ID}, scid={SCID!r}, sandbox={SANDBOX!r},
-                                token=token, queue_path=queue, exit_timeout=0.0)
-future = client.write_event(xuid, "Progress", measurements={{"count": int(count)}})
-print(future.result(20).status, flush=True)
-time.sleep(60)  # the parent kills this process as soon as it has read the line
-"""
-
-
-def xuid(n: int) -> str:
-    return str(2_533_274_800_000_000 + n)
+GAME = game_script(
+    "count", 'client.write_event(xuid, "Progress", measurements={"count": int(count)})'
+)
 
 
 def plan() -> list[tuple[str, int]]:
     """(player, count) of each game: player p's k-th event counts 2**k."""
-    return [(xuid(n % PLAYERS), 2 ** (n // PLAYERS)) for n in range(GAMES)]
-
-
-async def sync_once(queue: Path, deadline: float) -> str:
-    """`laurels sync --once` on `queue` in a child process; its output."""
-    sync = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "laurels",
-        "sync",
-        "--once",
-        "--queue",
-        str(queue),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(sync.communicate(), deadline - time.monotonic())
-    assert sync.returncode == 0, err.decode()
-    return out.decode()
+    return [(game_xuid(n % PLAYERS), 2 ** (n // PLAYERS)) for n in range(GAMES)]
 
 
 @pytest.mark.slow
@@ -81,7 +57,7 @@ async def test_sigkilled_games_lose_no_queued_event_and_sync_delivers_each_once(
 ) -> None:
     deadline = time.monotonic() + DEADLINE_SECONDS
     sock = free_socket()  # bound, not listening: every game is offline
-    url, queue = f"http://127.0.0.1:{sock.getsockname()[1]}", tmp_path / "queue.db"
+    url, queue = url_of(sock), tmp_path / "queue.db"
     games = plan()
     tokens = {x: await token_for(service.db, xuid=x) for x in {x for x, _ in games}}
 
@@ -140,19 +116,11 @@ async def test_a_lost_answer_and_a_redelivery_count_once(
 ) -> None:
     token = await token_for(service.db)
     sock = free_socket()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    url = url_of(sock)
     transport = LosingTransport(lose=1)
     async with (
         serve_app(create_app(service.settings()), sock),
-        AchievementsClient(
-            url,
-            title_id=TITLE_ID,
-            scid=SCID,
-            sandbox=SANDBOX,
-            token=token,
-            queue_path=tmp_path / "queue.db",
-            transport=transport,
-        ) as client,
+        client_for(url, token, tmp_path / "queue.db", transport=transport) as client,
     ):
         result = await client.write_event(
             "2533274790395904", "Progress", measurements={"count": 10}
@@ -169,15 +137,9 @@ async def test_a_lost_answer_and_a_redelivery_count_once(
 async def test_three_queued_events_of_ten_make_thirty(service: ServiceDb, tmp_path: Path) -> None:
     token = await token_for(service.db)
     sock = free_socket()  # bound, not listening: offline
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    options: dict[str, Any] = {
-        "title_id": TITLE_ID,
-        "scid": SCID,
-        "sandbox": SANDBOX,
-        "token": token,
-    }
+    url = url_of(sock)
     queue = tmp_path / "queue.db"
-    async with AchievementsClient(url, **options, queue_path=queue, exit_timeout=0) as client:
+    async with client_for(url, token, queue, exit_timeout=0) as client:
         results = [
             await client.write_event("2533274790395904", "Progress", measurements={"count": 10})
             for _ in range(3)
@@ -187,7 +149,7 @@ async def test_three_queued_events_of_ten_make_thirty(service: ServiceDb, tmp_pa
     assert len(event_rows(queue)) == 3
     async with (
         serve_app(create_app(service.settings()), sock),
-        AchievementsClient(url, **options, queue_path=queue) as client,
+        client_for(url, token, queue) as client,
     ):
         assert await client.flush(10) == 0  # the next session delivers them
         assert await read_stats(url, token) == {"Count": 30}
@@ -215,19 +177,10 @@ async def test_sync_delivers_queued_events_with_the_players_delivery_credential(
     player = "2533274790395904"
     token = await token_for(service.db, xuid=player)
     sock = free_socket()
-    url, queue = f"http://127.0.0.1:{sock.getsockname()[1]}", tmp_path / "queue.db"
+    url, queue = url_of(sock), tmp_path / "queue.db"
     transport = SwitchTransport()
     async with serve_app(create_app(service.settings()), sock):
-        async with AchievementsClient(
-            url,
-            title_id=TITLE_ID,
-            scid=SCID,
-            sandbox=SANDBOX,
-            token=token,
-            queue_path=queue,
-            transport=transport,
-            exit_timeout=0,
-        ) as client:
+        async with client_for(url, token, queue, transport=transport, exit_timeout=0) as client:
             first = await client.write_event(player, "Progress", measurements={"count": 1})
             assert first.status == "sent"
             await eventually(lambda: stored_credential(queue, player) is not None, 10)

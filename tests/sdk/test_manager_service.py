@@ -46,7 +46,7 @@ from tests.helpers.scripted_rta import (
     Sleeps,
     progress,
 )
-from tests.helpers.sdk import SANDBOX, ServiceDb
+from tests.helpers.sdk import SANDBOX, ServiceDb, client_for
 
 WAIT = 10.0
 SYNCED = ManagerEventType.LOCAL_USER_INITIAL_STATE_SYNCED
@@ -75,14 +75,7 @@ async def token(service: ServiceDb) -> str:
 
 @pytest.fixture
 async def client(served: str, token: str, tmp_path: Path) -> AsyncIterator[AchievementsClient]:
-    async with AchievementsClient(
-        served,
-        title_id=TITLE_ID,
-        scid=SCID,
-        sandbox=SANDBOX,
-        token=token,
-        queue_path=tmp_path / "q.db",
-    ) as made:
+    async with client_for(served, token, tmp_path / "q.db") as made:
         yield made
 
 

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from laurels.app import create_app
-from laurels.sdk import NOT_MODIFIED, AchievementsClient, OfflineQueue
+from laurels.sdk import NOT_MODIFIED, OfflineQueue
 from laurels.wire.times import parse_time
 from tests.helpers import (
     OTHER_XUID,
@@ -37,28 +35,9 @@ from tests.helpers import (
 )
 from tests.helpers.queue import enqueue
 from tests.helpers.queue import pending_rows as queued
-from tests.helpers.sdk import ServiceDb, save_credentials
+from tests.helpers.sdk import SANDBOX, ServiceDb, client_for, save_credentials, url_of
 
-SANDBOX = "DEV.1"
 EARLIER = 600.0  # the player earned it 10 minutes before the delivery
-
-
-def url_of(sock: socket.socket) -> str:
-    return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-def client_for(
-    url: str, token: str, queue: Path, clock: Callable[[], float] = time.time
-) -> AchievementsClient:
-    return AchievementsClient(
-        url,
-        title_id=TITLE_ID,
-        scid=SCID,
-        sandbox=SANDBOX,
-        token=token,
-        queue_path=queue,
-        clock=clock,
-    )
 
 
 def on_disk(queue: Path) -> bytes:

@@ -47,7 +47,7 @@ from tests.helpers import (
 )
 from tests.helpers.processes import first_line_then_kill
 from tests.helpers.queue import enqueue, pending_rows, read_queue, stored_credential
-from tests.helpers.sdk import SANDBOX, ServiceDb
+from tests.helpers.sdk import SANDBOX, ServiceDb, client_for, game_script, game_xuid
 
 SERVICE_ACHIEVEMENTS = 10
 
@@ -69,12 +69,6 @@ async def expired_token(service: ServiceDb, xuid: str = XUID) -> str:
         sandbox=SANDBOX,
         ttl_seconds=3600,
         now=time.time() - 7200,
-    )
-
-
-def client_for(url: str, token: str, queue: Path) -> AchievementsClient:
-    return AchievementsClient(
-        url, title_id=TITLE_ID, scid=SCID, sandbox=SANDBOX, token=token, queue_path=queue
     )
 
 
@@ -363,24 +357,12 @@ GAMES = 50
 PLAYERS = 5
 AT_ONCE = 4  # game processes alive at a time (2 cores)
 DEADLINE_SECONDS = 90
-GAME = f"""
-import sys, time
-from laurels.sdk import SyncAchievementsClient
-url, queue, token, xuid, achievement = sys.argv[1:]
-client = SyncAchievementsClient(url, title_id={TITLE_ID}, scid={SCID!r}, sandbox={SANDBOX!r},
-                                token=token, queue_path=queue, exit_timeout=0.0)
-print(client.update_achievement(xuid, achievement, 100).result(20).status, flush=True)
-time.sleep(60)  # the parent kills this process as soon as it has read the line
-"""
-
-
-def player(n: int) -> str:
-    return str(2_533_274_800_000_000 + n)
+GAME = game_script("achievement", "client.update_achievement(xuid, achievement, 100)")
 
 
 def plan() -> list[tuple[str, str]]:
     """(player, achievement) of each game process: ten unlocks for each of five players."""
-    return [(player(n % PLAYERS), str(n // PLAYERS + 1)) for n in range(GAMES)]
+    return [(game_xuid(n % PLAYERS), str(n // PLAYERS + 1)) for n in range(GAMES)]
 
 
 async def play_and_die(args: list[str], gate: asyncio.Semaphore, deadline: float) -> str:
