@@ -224,9 +224,7 @@ class Deliverer:
         """`_deliver`, where a failure (a queue error, a token provider's surprise)
         keeps this batch queued and lets the other batches of the pass go on."""
         try:
-            if _are_events(batch):
-                return await self._deliver_events(batch)
-            return await self._deliver(batch)  # type: ignore[arg-type]
+            return await self._deliver(batch)
         except Exception as exc:
             log.exception("delivery of %d queued item(s) failed", len(batch))
             try:
@@ -340,29 +338,40 @@ class Deliverer:
             log.info("session token of %s refused for a credential (erased if stored)", xuid)
         return Exchanged(None, answered=True)
 
-    async def _deliver(self, batch: list[Entry]) -> PassResult:
+    async def _deliver(self, batch: Batch) -> PassResult:
+        """Send one player's batch (of updates or of events) with what `_means`
+        chooses; a batch nothing on this device can send stays queued, stranded."""
         first = batch[0]
         means = await self._means(first)
         if means is None:
             await self._retry(batch, None, NOTHING_DELIVERS.format(xuid=first.xuid))
             return PassResult(stranded=tuple(batch))
-        return PassResult(await self._send(batch, means))
+        if _are_events(batch):
+            return PassResult(await self._send_events(batch, means))
+        return PassResult(await self._send(batch, means))  # type: ignore[arg-type]
+
+    async def _post(
+        self, batch: Batch, url: str, body: dict[str, Any], token: str
+    ) -> httpx.Response | None:
+        """POST a batch's request; None after a network error (the batch is released
+        for another attempt, and the deliverer is offline for a while)."""
+        try:
+            response = await self.http.post(url, json=body, headers=headers(token))
+        except httpx.HTTPError as exc:
+            self.went_offline()
+            await self._retry(batch, None, f"{type(exc).__name__}: {exc}")
+            return None
+        self.offline_until = 0.0
+        return response
 
     async def _send(self, batch: list[Entry], means: Means) -> int:
         """Send a batch with what `_means` chose; returns how many were settled."""
         first = batch[0]
         source, token = means
-        try:
-            response = await self.http.post(
-                update_url(first.service, first.xuid, first.scid),
-                json=update_body(batch),
-                headers=headers(token),
-            )
-        except httpx.HTTPError as exc:
-            self.went_offline()
-            await self._retry(batch, None, f"{type(exc).__name__}: {exc}")
+        url = update_url(first.service, first.xuid, first.scid)
+        response = await self._post(batch, url, update_body(batch), token)
+        if response is None:
             return 0
-        self.offline_until = 0.0
         if await self._refused_means(batch, source, token, response):
             return 0
         return await self._settle(batch, response)
@@ -439,31 +448,16 @@ class Deliverer:
 
     # -- events ----------------------------------------------------------------------
 
-    async def _deliver_events(self, batch: list[QueuedEvent]) -> PassResult:
-        first = batch[0]
-        means = await self._means(first)
-        if means is None:
-            await self._retry(batch, None, NOTHING_DELIVERS.format(xuid=first.xuid))
-            return PassResult(stranded=tuple(batch))
-        return PassResult(await self._send_events(batch, means))
-
     async def _send_events(self, batch: list[QueuedEvent], means: Means) -> int:
         """Send one player's events (in order) with what `_means` chose; returns how
         many were settled. The events keep their ids, so a batch sent again after a
         lost answer is counted once by the service."""
         first = batch[0]
         source, token = means
-        try:
-            response = await self.http.post(
-                events_url(first.service, first.xuid),
-                json=events_body(batch),
-                headers=headers(token),
-            )
-        except httpx.HTTPError as exc:
-            self.went_offline()
-            await self._retry(batch, None, f"{type(exc).__name__}: {exc}")
+        url = events_url(first.service, first.xuid)
+        response = await self._post(batch, url, events_body(batch), token)
+        if response is None:
             return 0
-        self.offline_until = 0.0
         blamed = faulty_event(response.status_code, response.content)
         if blamed is None and await self._refused_means(batch, source, token, response):
             return 0

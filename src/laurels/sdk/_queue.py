@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import platformdirs
 
@@ -423,26 +423,13 @@ class OfflineQueue:
         further ahead than any this SDK writes is due (`due_time`): a wall clock
         stepped back never parks an entry."""
         now = self.clock()
-        due = "due_time(not_before, :now, :wait) <= :now"
-        if not force:
-            due += " AND due_time(next_attempt_at, :now, :wait) <= :now"
         with self._transaction() as conn:
-            dead = {f"dead{n}": owner for n, owner in enumerate(_dead_owners(conn, now))}
-            orphaned = f" OR lease_owner IN ({', '.join(':' + k for k in dead)})" if dead else ""
+            where, due = _due(conn, now, force=force)
             rows = conn.execute(
                 f"UPDATE pending SET lease_owner = :owner, lease_expires = :until"
-                f" WHERE rowid IN (SELECT rowid FROM pending WHERE {due}"
-                f" AND (due_time(lease_expires, :now, :lease) <= :now{orphaned})"
+                f" WHERE rowid IN (SELECT rowid FROM pending WHERE {where}"
                 f" ORDER BY enqueued_at LIMIT :limit) RETURNING {ENTRY_COLUMNS}",
-                {
-                    "owner": self.owner,
-                    "until": now + LEASE_SECONDS,
-                    "now": now,
-                    "wait": MAX_WAIT,
-                    "lease": LEASE_SECONDS,
-                    "limit": limit,
-                    **dead,
-                },
+                {"owner": self.owner, "until": now + LEASE_SECONDS, "limit": limit, **due},
             ).fetchall()
         return [Entry(*row) for row in rows]
 
@@ -537,16 +524,14 @@ class OfflineQueue:
         player whose first event is due and not leased to a live owner; `force`
         and the leases of dead owners as in `claim`."""
         now = self.clock()
-        where = "due_time(not_before, :now, :wait) <= :now"
-        if not force:
-            where += " AND due_time(next_attempt_at, :now, :wait) <= :now"
         with self._transaction() as conn:
-            dead = {f"dead{n}": owner for n, owner in enumerate(_dead_owners(conn, now))}
-            orphaned = f" OR lease_owner IN ({', '.join(':' + k for k in dead)})" if dead else ""
-            where += f" AND (due_time(lease_expires, :now, :lease) <= :now{orphaned})"
-            due = {"where": where, "now": now, "wait": MAX_WAIT, "lease": LEASE_SECONDS, **dead}
+            where, due = _due(conn, now, force=force)
             return eventlog.claim(
-                conn, owner=self.owner, until=now + LEASE_SECONDS, due=due, limit=limit
+                conn,
+                owner=self.owner,
+                until=now + LEASE_SECONDS,
+                due={"where": where, **due},
+                limit=limit,
             )
 
     def events_delivered(self, events: list[QueuedEvent]) -> None:
@@ -835,6 +820,20 @@ def _dead_owners(conn: sqlite3.Connection, now: float) -> list[str]:
         {"now": now},
     ).fetchall()
     return [str(owner) for (owner,) in owners if not _alive(str(owner))]
+
+
+def _due(conn: sqlite3.Connection, now: float, *, force: bool) -> tuple[str, dict[str, Any]]:
+    """The SQL condition on a row (of `pending` or `events`) to be claimed now, and its
+    parameters: its `not_before` has come (and, without `force`, its backoff's
+    `next_attempt_at`), and it has no lease, an expired one, or one of a dead owner
+    (`_dead_owners`)."""
+    dead = {f"dead{n}": owner for n, owner in enumerate(_dead_owners(conn, now))}
+    orphaned = f" OR lease_owner IN ({', '.join(':' + k for k in dead)})" if dead else ""
+    where = "due_time(not_before, :now, :wait) <= :now"
+    if not force:
+        where += " AND due_time(next_attempt_at, :now, :wait) <= :now"
+    where += f" AND (due_time(lease_expires, :now, :lease) <= :now{orphaned})"
+    return where, {"now": now, "wait": MAX_WAIT, "lease": LEASE_SECONDS, **dead}
 
 
 def _alive(owner: str) -> bool:
