@@ -16,12 +16,14 @@ from laurels.activity import routes as activity_routes
 from laurels.auth import routes as auth_routes
 from laurels.errors import Unavailable
 from laurels.metrics import CONTENT_TYPE
+from laurels.portal import routes as portal_routes
 from laurels.progress import routes as progress_routes
 from laurels.progress.schemas import EventsBody, UpdateBody
 from laurels.realtime import routes as realtime_routes
 from laurels.runtime import start_runtime
 from laurels.settings import Settings
 from laurels.titles import routes as title_routes
+from laurels.web.docs import mount_docs
 from laurels.web.errors import error_responses, install_error_handlers
 from laurels.web.openapi import publish
 
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Achievements, compatible with Xbox Live Achievements V2.",
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.include_router(progress_routes.router)
@@ -60,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_routes.router)
     app.include_router(realtime_routes.router)
     app.include_router(activity_routes.router)
+    portal_routes.mount(app)
+    mount_docs(app)
 
     @app.get("/healthz", tags=["operations"], responses=error_responses(503))
     async def healthz(request: Request) -> dict[str, str]:

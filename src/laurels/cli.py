@@ -7,6 +7,7 @@ success; otherwise non-zero with a one-line reason on stderr (laurels.commands).
     token, credentials list|revoke  laurels.auth.cli
     player reset                    laurels.progress.cli
     webhooks add|list|remove|...    laurels.webhooks.cli
+    users add|list|set-role|...     laurels.portal.cli
     serve                           laurels.serve
     sync                            laurels.sdk._cli (needs only the SDK)
 """
@@ -18,6 +19,7 @@ import sys
 import click
 
 from laurels.auth.cli import credentials, token
+from laurels.portal.cli import users
 from laurels.progress.cli import player
 from laurels.serve import serve
 from laurels.titles.cli import config
@@ -47,5 +49,6 @@ main.add_command(token)
 main.add_command(credentials)
 main.add_command(player)
 main.add_command(webhooks)
+main.add_command(users)
 main.add_command(serve)
 main.add_command(sync)

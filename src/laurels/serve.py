@@ -5,6 +5,7 @@ or the address cannot be listened on."""
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import socket
 import sys
@@ -12,12 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.commands import db_option, fail, run
 from laurels.db import Database
+from laurels.errors import NotFound
+from laurels.portal import accounts
 from laurels.settings import Settings
 from laurels.titles.cli import import_file, publish
+from laurels.wire.times import now_micros
 
 DEMO = Path(__file__).parent / "demo" / "demo.yaml"
 # The event-based demo title (spec/events.md).
@@ -26,13 +31,37 @@ DEMO_XUID = "2533274790395904"
 DEMO_SANDBOX = "DEV.1"
 
 
+DEMO_ADMIN = "admin@demo.laurels.test"
+
+
 @dataclass(frozen=True)
 class DemoTokens:
     """The demo player's tokens: for the title-managed title 1234, and for the
-    event-based title 5678 (a token is for one title)."""
+    event-based title 5678 (a token is for one title); and the portal's demo admin's
+    password (a new one each run)."""
 
     quest: str
     arena: str
+    admin_password: str = ""
+
+
+async def seed_admin(db: Database) -> str:
+    """The demo admin of the portal, with a fresh random password (returned)."""
+    password = secrets.token_urlsafe(12)
+
+    async def work(conn: AsyncConnection) -> None:
+        now = now_micros()
+        try:
+            await accounts.get_user(conn, email=DEMO_ADMIN)
+        except NotFound:
+            await accounts.add_user(
+                conn, email=DEMO_ADMIN, password=password, role="admin", now_us=now
+            )
+            return
+        await accounts.set_password(conn, email=DEMO_ADMIN, password=password, now_us=now)
+
+    await db.run_write(work)
+    return password
 
 
 async def seed_demo(db: Database) -> DemoTokens:
@@ -43,7 +72,8 @@ async def seed_demo(db: Database) -> DemoTokens:
         title_id, _ = await import_file(db, path)
         await publish(db, title_id, DEMO_SANDBOX)
         tokens.append(mint_token(key, xuid=DEMO_XUID, title_id=title_id, sandbox=DEMO_SANDBOX))
-    return DemoTokens(*tokens)
+    quest, arena = tokens
+    return DemoTokens(quest, arena, admin_password=await seed_admin(db))
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -94,6 +124,8 @@ def demo_banner(url: str, tokens: DemoTokens) -> str:
             f"  curl -s -X POST {events} {arena_auth} {json_headers} -d {shlex.quote(event)}",
             "See the player's stats:",
             f"  curl -s {stats} {arena_auth}",
+            f"Partner portal: {url}/portal/ (sign in as {DEMO_ADMIN},"
+            f" password {tokens.admin_password})",
         ]
     )
 

@@ -85,6 +85,11 @@ class Settings:
     # How long a reconnecting device can still get missed events replayed.
     event_retention_seconds: int = 24 * 3600
     progress_event_retention_seconds: int = 600
+    # The portal: how long a sign-in lasts, and whether its cookie is marked Secure
+    # ("auto": when the request came over HTTPS, as the proxy's X-Forwarded-Proto says
+    # to uvicorn's --forwarded-allow-ips; "always"; "never" only for plain-HTTP tests).
+    portal_session_hours: int = 12
+    portal_secure_cookies: str = "auto"
     # Fault injection for crash tests: exit right after committing an unlock, before
     # anything is relayed. Never set it in production.
     fault_exit_after_unlock_commit: bool = False
@@ -134,10 +139,15 @@ class Settings:
             "max_header_bytes",
             "event_retention_seconds",
             "progress_event_retention_seconds",
+            "portal_session_hours",
         ):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be at least 1")
         self._check_webhooks()
+        if self.portal_secure_cookies not in ("auto", "always", "never"):
+            raise ConfigurationError(
+                "LAURELS_PORTAL_SECURE_COOKIES: must be auto, always or never"
+            )
         for name in ("rta_ping_seconds", "event_poll_seconds", "header_timeout_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be more than 0")
@@ -197,6 +207,8 @@ _ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "max_body_bytes": int,
     "pool_size": int,
     "delivery_credential_days": int,
+    "portal_session_hours": int,
+    "portal_secure_cookies": str,
     "webhook_retry_base_seconds": float,
     "webhook_retry_max_seconds": float,
     "webhook_give_up_seconds": float,

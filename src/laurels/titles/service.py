@@ -292,7 +292,7 @@ async def _save_draft(
     updated = await conn.execute(
         title_drafts.update()
         .where(title_drafts.c.title_id == title_id)
-        .values(document=text, updated_at=now_us)
+        .values(document=text, updated_at=now_us, revision=title_drafts.c.revision + 1)
     )
     if updated.rowcount == 0:
         await conn.execute(
@@ -420,6 +420,59 @@ async def publish(
         )
     )
     return PublishResult(title_id, sandbox, version, unchanged=False)
+
+
+@dataclass(frozen=True)
+class TitleSummary:
+    """A title as the portal lists it: its draft's revision and when it was saved,
+    and the newest published version in each sandbox (sandbox → (version, when))."""
+
+    title_id: int
+    name: str
+    scid: str
+    kind: str
+    revision: int
+    updated_at: int
+    published: dict[str, tuple[int, int]]
+
+
+async def list_titles(conn: AsyncConnection) -> list[TitleSummary]:
+    """Every title with a draft, by id."""
+    drafts = await conn.execute(
+        select(
+            titles.c.title_id,
+            titles.c.name,
+            titles.c.scid,
+            title_drafts.c.document,
+            title_drafts.c.revision,
+            title_drafts.c.updated_at,
+        )
+        .join(title_drafts, title_drafts.c.title_id == titles.c.title_id)
+        .order_by(titles.c.title_id)
+    )
+    published: dict[int, dict[str, tuple[int, int]]] = {}
+    versions = await conn.execute(
+        select(
+            config_versions.c.title_id,
+            config_versions.c.sandbox,
+            config_versions.c.version,
+            config_versions.c.published_at,
+        ).order_by(config_versions.c.version)
+    )
+    for row in versions:
+        published.setdefault(row.title_id, {})[row.sandbox] = (row.version, row.published_at)
+    return [
+        TitleSummary(
+            row.title_id,
+            row.name,
+            row.scid,
+            json.loads(row.document)["title"].get("kind", "title-managed"),
+            row.revision,
+            row.updated_at,
+            dict(sorted(published.get(row.title_id, {}).items())),
+        )
+        for row in drafts
+    ]
 
 
 async def read_media(conn: AsyncConnection, *, sha256: str) -> bytes:

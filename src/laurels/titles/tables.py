@@ -21,6 +21,8 @@ titles = Table(
 )
 
 # The editable draft of a title's configuration, as a validated JSON document.
+# `revision` counts its saves: a save based on an older revision is refused (the
+# portal), never silently overwritten.
 title_drafts = Table(
     "title_drafts",
     metadata,
@@ -29,6 +31,7 @@ title_drafts = Table(
     ),
     Column("document", Text, nullable=False),
     Column("updated_at", Micros, nullable=False),
+    Column("revision", Integer, nullable=False, server_default="1"),
 )
 
 # Published versions: immutable once written.
