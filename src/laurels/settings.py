@@ -145,9 +145,7 @@ class Settings:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be at least 1")
         self._check_webhooks()
         if self.portal_secure_cookies not in ("auto", "always", "never"):
-            raise ConfigurationError(
-                "LAURELS_PORTAL_SECURE_COOKIES: must be auto, always or never"
-            )
+            raise ConfigurationError("LAURELS_PORTAL_SECURE_COOKIES: must be auto, always or never")
         for name in ("rta_ping_seconds", "event_poll_seconds", "header_timeout_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be more than 0")
