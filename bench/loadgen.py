@@ -100,14 +100,7 @@ class Workload:
         self._bodies: list[bytes] = []
         for xuid, token in spec.players:
             self._heads.append(
-                (
-                    f"POST /users/xuid({xuid})/achievements/{spec.scid}/update HTTP/1.1\r\n"
-                    f"Host: {spec.host}:{spec.port}\r\n"
-                    f"Authorization: Bearer {token}\r\n"
-                    "x-xbl-contract-version: 2\r\n"
-                    "Content-Type: application/json\r\n"
-                    "Content-Length: "
-                ).encode()
+                _head(spec, f"/users/xuid({xuid})/achievements/{spec.scid}/update", token)
             )
             self._bodies.append(
                 (
@@ -162,6 +155,18 @@ class Workload:
         return {}
 
 
+def _head(spec: Spec, path: str, token: str) -> bytes:
+    """A POST's request line and headers up to its Content-Length's value."""
+    return (
+        f"POST {path} HTTP/1.1\r\n"
+        f"Host: {spec.host}:{spec.port}\r\n"
+        f"Authorization: Bearer {token}\r\n"
+        "x-xbl-contract-version: 2\r\n"
+        "Content-Type: application/json\r\n"
+        "Content-Length: "
+    ).encode()
+
+
 def _pick(rng: random.Random, values: Sequence[int], wanted: Any) -> int | None:
     """A random index whose value satisfies `wanted`."""
     count = len(values)
@@ -191,15 +196,7 @@ class EventWorkload:
         else:
             self._sums = [[0] * len(self._names) for _ in spec.players]
         self._heads = [
-            (
-                f"POST /users/xuid({xuid})/events HTTP/1.1\r\n"
-                f"Host: {spec.host}:{spec.port}\r\n"
-                f"Authorization: Bearer {token}\r\n"
-                "x-xbl-contract-version: 2\r\n"
-                "Content-Type: application/json\r\n"
-                "Content-Length: "
-            ).encode()
-            for xuid, token in spec.players
+            _head(spec, f"/users/xuid({xuid})/events", token) for xuid, token in spec.players
         ]
         self._prefix = b'{"titleId":%d,"events":[' % spec.title_id
         self._next = 0

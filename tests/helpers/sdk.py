@@ -161,6 +161,19 @@ MakeClient = Callable[..., Client]
 KINDS = pytest.mark.parametrize("kind", ["async", "sync"])
 
 
+def client_options(queue_path: Path, /, **arguments: Any) -> dict[str, Any]:
+    """The keyword arguments of a client of title 1234 in DEV.1 with TOKEN, then
+    `arguments`."""
+    return {
+        "title_id": TITLE_ID,
+        "scid": SCID,
+        "sandbox": SANDBOX,
+        "token": TOKEN,
+        "queue_path": queue_path,
+        **arguments,
+    }
+
+
 class Clock:
     def __init__(self, now: float = T0) -> None:
         self.now = now

@@ -13,8 +13,8 @@ import pytest
 
 from laurels.db import Database
 from laurels.sdk import AchievementsClient, MockTransport, SyncAchievementsClient
-from tests.helpers import SCID, TITLE_ID, publish_config, title_config
-from tests.helpers.sdk import BASE, SANDBOX, TOKEN, Client, MakeClient, ServiceDb
+from tests.helpers import publish_config, title_config
+from tests.helpers.sdk import BASE, Client, MakeClient, ServiceDb, client_options
 
 
 @pytest.fixture
@@ -50,16 +50,8 @@ async def make(queue_path: Path) -> AsyncIterator[MakeClient]:
     def build(
         service: Callable[[httpx.Request], httpx.Response], kind: str = "async", **arguments: Any
     ) -> Client:
-        options: dict[str, Any] = {
-            "title_id": TITLE_ID,
-            "scid": SCID,
-            "sandbox": SANDBOX,
-            "token": TOKEN,
-            "queue_path": queue_path,
-            "transport": MockTransport(service),
-            "exit_timeout": 0.0,
-            **arguments,
-        }
+        mock = {"transport": MockTransport(service), "exit_timeout": 0.0}
+        options = client_options(queue_path, **{**mock, **arguments})
         cls = AchievementsClient if kind == "async" else SyncAchievementsClient
         client = cls(BASE, **options)
         made.append(client)

@@ -45,6 +45,7 @@ from tests.helpers.sdk import (
     Client,
     Clock,
     MakeClient,
+    client_options,
     flush,
     save_credentials,
 )
@@ -316,14 +317,7 @@ async def test_quick_updates_ask_for_one_credential(make: MakeClient, queue_path
     ],
 )
 def test_constructor_refuses_bad_arguments(queue_path: Path, arguments: dict[str, Any]) -> None:
-    options: dict[str, Any] = {
-        "title_id": TITLE_ID,
-        "scid": SCID,
-        "sandbox": SANDBOX,
-        "token": TOKEN,
-        "queue_path": queue_path,
-        **arguments,
-    }
+    options = client_options(queue_path, **arguments)
     for cls in (AchievementsClient, SyncAchievementsClient):
         with pytest.raises(ValueError):  # noqa: PT011
             cls(BASE, **options)
