@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from laurels.errors import InvalidConfig, NotFound
+from laurels.errors import Conflict, InvalidConfig, NotFound
 from laurels.titles.schemas import (
     INT64_MAX,
     NAME_PATTERN,
@@ -512,3 +512,136 @@ async def load_version(
         return None
     document: dict[str, Any] = json.loads(text)
     return document
+
+
+# --- drafts with revisions (the portal) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A title's draft document and the revision it is at (counts its saves)."""
+
+    title_id: int
+    document: dict[str, Any]
+    revision: int
+    updated_at: int
+
+
+class StaleDraft(Conflict):
+    """A save based on an older revision than the draft's: `current` is the draft as
+    it is now, unchanged."""
+
+    def __init__(self, current: Draft, expected: int) -> None:
+        super().__init__(
+            f"title {current.title_id}'s draft is at revision {current.revision}, "
+            f"not {expected}: someone else saved it since"
+        )
+        self.current, self.expected = current, expected
+
+
+async def load_draft_revision(
+    conn: AsyncConnection, *, title_id: int, for_update: bool = False
+) -> Draft:
+    """The title's draft with its revision (`for_update`: the row locked until the
+    transaction ends, on PostgreSQL). NotFound when the title has no draft."""
+    query = select(
+        title_drafts.c.document, title_drafts.c.revision, title_drafts.c.updated_at
+    ).where(title_drafts.c.title_id == title_id)
+    row = (await conn.execute(query.with_for_update() if for_update else query)).first()
+    if row is None:
+        raise NotFound(f"title {title_id} has no configuration; import one first")
+    return Draft(title_id, json.loads(row.document), row.revision, row.updated_at)
+
+
+def _stored_images_only(document: dict[str, Any]) -> list[str]:
+    """A draft edited in the portal names an image by URL or as a stored image
+    (`media:<sha256>`): a path would be read from the server's own disk."""
+    return [
+        f"{where}: upload the image, or give an http(s) URL or media:<sha256>"
+        for where, holder, key in image_fields(document)
+        if holder.get(key) and not holder[key].startswith(("http://", "https://", "media:"))
+    ]
+
+
+async def save_draft_revision(
+    conn: AsyncConnection,
+    *,
+    title_id: int,
+    document: dict[str, Any],
+    expected_revision: int,
+    images: dict[str, bytes] | None = None,
+    now_us: int,
+) -> Draft:
+    """Replace the draft with `document` (validated as an imported file is, so the
+    same `path: message` problems) and store `images` (sha256 → PNG) with it, if the
+    draft is still at `expected_revision`. Raises InvalidConfig (nothing written) for
+    a bad document, a changed title id or SCID or an unknown image; StaleDraft
+    (nothing written) when another save came first. Returns the saved draft."""
+    current = await load_draft_revision(conn, title_id=title_id, for_update=True)
+    if current.revision != expected_revision:
+        raise StaleDraft(current, expected_revision)
+    config = parse_config(document)
+    saved = draft_document(config)
+    problems = _stored_images_only(saved)
+    if config.title.id != title_id:
+        problems.append(f"title.id: this is title {title_id}'s draft")
+    scid = current.document["title"]["scid"]
+    if config.title.scid not in (None, scid):
+        problems.append(f"title.scid: title {title_id} has SCID {scid}")
+    if problems:
+        raise InvalidConfig(problems)
+    saved["title"]["scid"] = scid
+    await _check_media_exist(conn, saved, set(images or {}))
+    await _store_media(conn, images or {}, now_us)
+    await conn.execute(
+        titles.update().where(titles.c.title_id == title_id).values(name=config.title.name)
+    )
+    await _save_draft(conn, title_id, saved, now_us)
+    return Draft(title_id, saved, current.revision + 1, now_us)
+
+
+async def create_title(conn: AsyncConnection, *, config: ConfigFile, now_us: int) -> Draft:
+    """A new title with `config` as its draft (revision 1). Raises InvalidConfig
+    (nothing written) when the id or SCID is taken or an image is not stored."""
+    existing = await conn.execute(
+        select(titles.c.title_id).where(titles.c.title_id == config.title.id)
+    )
+    if existing.first() is not None:
+        raise InvalidConfig([f"title.id: title {config.title.id} already exists"])
+    problems = _stored_images_only(draft_document(config))
+    if problems:
+        raise InvalidConfig(problems)
+    await import_config(conn, config=config, base_dir=Path("."), now_us=now_us)
+    return await load_draft_revision(conn, title_id=config.title.id)
+
+
+def parse_config_text(text: str) -> ConfigFile:
+    """Validate an uploaded YAML or JSON file's text; raises InvalidConfig listing
+    every problem (as `laurels config import` does)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidConfig([f"(file): not valid YAML or JSON: {exc}"]) from None
+    return parse_config(data)
+
+
+async def import_uploaded(
+    conn: AsyncConnection, *, title_id: int, text: str, expected_revision: int, now_us: int
+) -> Draft:
+    """Replace the draft with an uploaded file, as `laurels config import` does (all
+    or nothing), if the draft is still at `expected_revision`. The file must be this
+    title's and name images by URL or `media:<sha256>` (an upload has no folder of
+    PNGs). Raises InvalidConfig or StaleDraft, nothing written."""
+    current = await load_draft_revision(conn, title_id=title_id, for_update=True)
+    if current.revision != expected_revision:
+        raise StaleDraft(current, expected_revision)
+    config = parse_config_text(text)
+    problems = _stored_images_only(draft_document(config))
+    if config.title.id != title_id:
+        problems.append(f"title.id: the file is title {config.title.id}'s, not {title_id}'s")
+    if problems:
+        raise InvalidConfig(problems)
+    await import_config(conn, config=config, base_dir=Path("."), now_us=now_us)
+    return await load_draft_revision(conn, title_id=title_id)
