@@ -449,6 +449,25 @@ def test_serve_demo_prints_a_working_curl_command(tmp_path: Path) -> None:
             by_id = {a["id"]: a for a in check_achievements_page(arena_list.json())["achievements"]}
             assert by_id["1"]["progressState"] == "Achieved"
             assert by_id["5"]["name"] == "Secret achievement"
+            # The portal, with the printed demo admin.
+            portal = re.search(
+                r"Partner portal: (\S+) \(sign in as (\S+), password (\S+)\)", output
+            )
+            assert portal, output
+            assert portal.group(1) == url + "/portal/"
+            login = client.get(url + "/portal/login")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+            assert token
+            signed_in = client.post(
+                url + "/portal/login",
+                data={
+                    "csrf_token": token.group(1),
+                    "email": portal.group(2),
+                    "password": portal.group(3),
+                },
+            )
+            assert signed_in.status_code == 303, signed_in.text
+            assert "Laurels Demo Arena" in client.get(url + "/portal/").text
 
         # SIGTERM stops it (uvicorn shuts down, then re-raises the signal).
         os.killpg(process.pid, signal.SIGTERM)

@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 
 def laurels(
-    database_url: str | None, *args: str, timeout: float = 60
+    database_url: str | None, *args: str, timeout: float = 60, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """The real command, with no LAURELS_* variable of the caller's environment and
-    this test's database (none for the SDK's commands); raises
+    this test's database (none for the SDK's commands), `stdin` as its input; raises
     subprocess.TimeoutExpired after `timeout` seconds. In a test whose event loop
     serves the service, run it with `await asyncio.to_thread(laurels, ...)`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAURELS_")}
@@ -22,6 +22,8 @@ def laurels(
         [sys.executable, "-m", "laurels", *args],
         env=env,
         capture_output=True,
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
         text=True,
         timeout=timeout,
         check=False,
