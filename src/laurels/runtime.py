@@ -21,6 +21,8 @@ from laurels.auth.service import (
 )
 from laurels.db import Database
 from laurels.metrics import Metrics
+from laurels.polling import Poller
+from laurels.portal import accounts
 from laurels.progress import service as progress
 from laurels.progress.drivers import batch_store
 from laurels.progress.events import EventIntake
@@ -36,6 +38,7 @@ from laurels.schema import upgrade
 from laurels.settings import Settings
 from laurels.titles import Catalog
 from laurels.webhooks.dispatcher import WebhookDispatcher
+from laurels.wire.times import now_micros
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,7 @@ async def _start_components(stack: AsyncExitStack, db: Database, settings: Setti
     await _started(
         stack, AppliedEventPruner(db, keep_us=time_policy.window_us + time_policy.skew_us)
     )
+    await _started(stack, _PortalSweeper(db))
     return Runtime(
         settings=settings,
         db=db,
@@ -174,6 +178,28 @@ async def _start_components(stack: AsyncExitStack, db: Database, settings: Setti
         revocations=revocations,
         closing=stack,
     )
+
+
+class _PortalSweeper:
+    """Forgets the portal's expired sessions and old sign-in failures, hourly."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._poller = Poller(
+            self._sweep,
+            every_seconds=3600.0,
+            name="laurels-portal-sweeper",
+            failure="could not forget the portal's expired sessions",
+        )
+
+    async def _sweep(self) -> None:
+        await self._db.run_write(lambda conn: accounts.forget_stale(conn, now_us=now_micros()))
+
+    async def start(self) -> None:
+        self._poller.start()
+
+    async def close(self) -> None:
+        await self._poller.close()
 
 
 def _count_webhooks(metrics: Metrics, webhooks: WebhookDispatcher) -> None:

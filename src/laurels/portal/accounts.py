@@ -323,11 +323,20 @@ async def close_session(conn: AsyncConnection, *, session_id: str) -> None:
     await conn.execute(delete(portal_sessions).where(portal_sessions.c.id == session_id))
 
 
-async def close_expired_sessions(conn: AsyncConnection, *, now_us: int) -> int:
-    result = await conn.execute(
+async def forget_stale(conn: AsyncConnection, *, now_us: int) -> int:
+    """Delete expired sessions and sign-in failures whose window has passed; returns
+    how many rows went."""
+    expired = await conn.execute(
         delete(portal_sessions).where(portal_sessions.c.expires_at <= now_us)
     )
-    return int(result.rowcount)
+    stale = await conn.execute(
+        delete(portal_signin_failures).where(
+            portal_signin_failures.c.first_at <= now_us - WINDOW_US,
+            (portal_signin_failures.c.locked_until.is_(None))
+            | (portal_signin_failures.c.locked_until <= now_us),
+        )
+    )
+    return int(expired.rowcount) + int(stale.rowcount)
 
 
 # --- the audit log --------------------------------------------------------------------
