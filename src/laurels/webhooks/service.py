@@ -8,6 +8,7 @@ active endpoint per URL in a sandbox (stored in one spelling, `canonical_url`).
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ from laurels.webhooks.views import (
     NewEndpoint,
     Removal,
 )
+from laurels.wire.times import format_time, from_micros
 
 SECRET_PREFIX = "whsec_"
 MAX_DESCRIPTION = 200
@@ -240,3 +242,75 @@ async def count_pending(conn: AsyncConnection) -> int:
     """Deliveries still to be sent, by every process (one indexed count)."""
     query = select(func.count()).where(webhook_deliveries.c.status == PENDING)
     return int((await conn.execute(query)).scalar_one())
+
+
+# --- sent from the portal: a test, and a failed delivery again ----------------------
+
+TEST_EVENT = "laurels.test"
+
+
+async def send_test(conn: AsyncConnection, *, endpoint_id: str, now_us: int) -> int:
+    """Queue a test delivery to an active endpoint and return its id: a pending
+    delivery of a `laurels.test` event, due now, that the dispatcher signs, sends,
+    retries and logs exactly as it does an unlock's. Raises NotFound when there is no
+    such endpoint and Conflict when it was removed (nothing queued then)."""
+    endpoint = await get_endpoint(conn, endpoint_id=endpoint_id)
+    if not endpoint.active:
+        raise Conflict(f"webhook endpoint {endpoint_id!r} was removed; nothing is sent to it")
+    key = uuid.uuid4().hex
+    body = {
+        "id": key,
+        "type": TEST_EVENT,
+        "createdAt": format_time(from_micros(now_us)),
+        "data": {
+            "sandbox": endpoint.sandbox,
+            "titleId": endpoint.title_id,
+            "endpointId": endpoint.id,
+        },
+    }
+    inserted = await conn.execute(
+        webhook_deliveries.insert()
+        .values(
+            endpoint_id=endpoint.id,
+            event_id=0,  # no outbox row: nothing was unlocked
+            idempotency_key=key,
+            payload=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now_us,
+            created_at=now_us,
+        )
+        .returning(webhook_deliveries.c.id)
+    )
+    return int(inserted.scalar_one())
+
+
+async def get_delivery(conn: AsyncConnection, *, delivery_id: int) -> Delivery:
+    """One delivery with its attempts; raises NotFound when there is no such delivery."""
+    row = (
+        await conn.execute(select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id))
+    ).first()
+    if row is None:
+        raise NotFound(f"no webhook delivery {delivery_id}")
+    attempts = await _attempts(conn, [row.id])
+    return _delivery(row, attempts.get(row.id, ()))
+
+
+async def redeliver(conn: AsyncConnection, *, delivery_id: int, now_us: int) -> Delivery:
+    """Make a failed delivery pending and due now, with the same body and idempotency
+    key (a receiver that got it already can tell): the dispatcher then makes one more
+    attempt, logged after the earlier ones, and retries it as the retry policy allows
+    from the delivery's creation. Raises NotFound when there is no such delivery and
+    Conflict when it is not failed or its endpoint was removed (nothing changed)."""
+    delivery = await get_delivery(conn, delivery_id=delivery_id)
+    endpoint = await get_endpoint(conn, endpoint_id=delivery.endpoint_id)
+    if not endpoint.active:
+        raise Conflict(f"webhook endpoint {endpoint.id!r} was removed; nothing is sent to it")
+    done = await conn.execute(
+        webhook_deliveries.update()
+        .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.status == FAILED)
+        .values(status=PENDING, next_attempt_at=now_us)
+    )
+    if not done.rowcount:
+        raise Conflict(f"webhook delivery {delivery_id} is {delivery.status}, not failed")
+    return await get_delivery(conn, delivery_id=delivery_id)
