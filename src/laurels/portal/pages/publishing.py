@@ -22,9 +22,22 @@ from laurels.portal.accounts import Session
 from laurels.portal.pages.titles import TitleId, load_draft
 from laurels.portal.web import Publisher, Viewer, portal_runtime, read_form, redirect, render
 from laurels.progress import service as progress
-from laurels.titles import promotion
+from laurels.titles import (
+    RETAIL,
+    ConfigDiff,
+    ConfirmationNeeded,
+    Promotion,
+    PublishedVersion,
+    Risk,
+    current_version,
+    diff_documents,
+    draft_revision,
+    is_development,
+    list_versions,
+    risky_changes,
+)
+from laurels.titles import promote as promote_version
 from laurels.titles import service as titles
-from laurels.titles.promotion import RETAIL, ConfigDiff, PublishedVersion, Risk
 from laurels.wire.times import now_micros
 
 router = APIRouter()
@@ -53,7 +66,7 @@ def _source_text(sandbox: str, version: int) -> str:
 def _parse_source(value: str) -> tuple[str, int] | None:
     """'DEV.1:3' → ('DEV.1', 3); None for anything else."""
     sandbox, _, version = value.partition(":")
-    if not promotion.is_development(sandbox) or not version.isdigit():
+    if not is_development(sandbox) or not version.isdigit():
         return None
     return sandbox, int(version)
 
@@ -67,14 +80,14 @@ async def _unlocks(conn: AsyncConnection, scid: str) -> dict[str, int]:
 async def _review(
     conn: AsyncConnection, title_id: int, target: str, document: dict[str, Any]
 ) -> Review:
-    current = await promotion.current_version(conn, title_id=title_id, sandbox=target)
+    current = await current_version(conn, title_id=title_id, sandbox=target)
     published = current[1] if current else None
     problems = titles.publish_problems(published, document, target) if published else []
     risks: list[Risk] = []
     if target == RETAIL:
         unlocks = await _unlocks(conn, document["title"]["scid"])
-        risks = promotion.risky_changes(published, document, unlocks)
-    diff = promotion.diff_documents(published, document)
+        risks = risky_changes(published, document, unlocks)
+    diff = diff_documents(published, document)
     return Review(target, current[0] if current else None, diff, problems, risks)
 
 
@@ -96,9 +109,9 @@ async def _draft_page(
 ) -> Response:
     document = await load_draft(request, title_id)
     async with portal_runtime(request).db.read() as conn:
-        versions = await promotion.list_versions(conn, title_id=title_id)
-        revision = await promotion.draft_revision(conn, title_id=title_id)
-        valid = promotion.is_development(sandbox)
+        versions = await list_versions(conn, title_id=title_id)
+        revision = await draft_revision(conn, title_id=title_id)
+        valid = is_development(sandbox)
         review = await _review(conn, title_id, sandbox, document) if valid else None
     return render(
         request,
@@ -122,7 +135,7 @@ def _sandbox_error(sandbox: str) -> str | None:
         return (
             "RETAIL gets a version tested in a development sandbox: promote one on the RETAIL page."
         )
-    if not promotion.is_development(sandbox):
+    if not is_development(sandbox):
         return "Give a development sandbox: DEV. then 1 to 32 letters, digits, _ or -."
     return None
 
@@ -150,7 +163,7 @@ async def publish_draft(request: Request, session: Publisher, title_id: TitleId)
         )
 
     async def work(conn: AsyncConnection) -> titles.PublishResult:
-        revision = await promotion.draft_revision(conn, title_id=title_id)
+        revision = await draft_revision(conn, title_id=title_id)
         if reviewed != str(revision):
             raise StaleReview(revision)
         now = now_micros()
@@ -210,7 +223,7 @@ async def _retail_page(
     document = await load_draft(request, title_id)
     chosen = _parse_source(source)
     async with portal_runtime(request).db.read() as conn:
-        versions = await promotion.list_versions(conn, title_id=title_id)
+        versions = await list_versions(conn, title_id=title_id)
         tested = None
         if chosen is not None:
             sandbox, version = chosen
@@ -249,7 +262,7 @@ async def retail(
     return await _retail_page(request, session, title_id, source.strip())
 
 
-def _promoted_detail(result: promotion.Promotion) -> str:
+def _promoted_detail(result: Promotion) -> str:
     moved = f"from {result.source_sandbox} v{result.source_version} to RETAIL v{result.version}"
     if not result.confirmed_risks:
         return f"{moved}, no confirmation needed"
@@ -258,7 +271,7 @@ def _promoted_detail(result: promotion.Promotion) -> str:
 
 
 @router.post("/titles/{title_id}/publish/retail", include_in_schema=False)
-async def promote(request: Request, session: Publisher, title_id: TitleId) -> Response:
+async def promote_to_retail(request: Request, session: Publisher, title_id: TitleId) -> Response:
     form = await read_form(request)
     source = str(form.get("source", "")).strip()
     confirmed = form.get("confirm") == "yes"
@@ -271,9 +284,9 @@ async def promote(request: Request, session: Publisher, title_id: TitleId) -> Re
     sandbox, version = chosen
     scid = (await load_draft(request, title_id))["title"]["scid"]
 
-    async def work(conn: AsyncConnection) -> promotion.Promotion:
+    async def work(conn: AsyncConnection) -> Promotion:
         now = now_micros()
-        result = await promotion.promote(
+        result = await promote_version(
             conn,
             title_id=title_id,
             sandbox=sandbox,
@@ -295,7 +308,7 @@ async def promote(request: Request, session: Publisher, title_id: TitleId) -> Re
 
     try:
         result = await portal_runtime(request).db.run_write(work)
-    except promotion.ConfirmationNeeded:
+    except ConfirmationNeeded:
         message = (
             "Tick this box to confirm the changes players will notice, or choose another version."
         )
