@@ -35,7 +35,11 @@ def _opened(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=sorted(FORMATS))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, OSError):
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise IconRefused(
+            f"the image is far too large; an icon is square, {MIN_SIDE} to {MAX_SIDE} pixels a side"
+        ) from None
+    except (UnidentifiedImageError, OSError):
         raise IconRefused("the file is not a PNG or JPEG image") from None
     return image
 
