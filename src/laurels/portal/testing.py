@@ -12,15 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import BadRequest, Conflict, NotFound
 from laurels.portal.tables import test_accounts
 from laurels.progress import service as progress
-from laurels.progress.policy import refuse_retail
-from laurels.progress.tables import progress as progress_rows
 from laurels.titles import is_sandbox_name
 from laurels.wire.identifiers import parse_xuid
 
@@ -160,7 +158,7 @@ async def reset_players(
     counters) in the caller's transaction; returns how many progress rows were erased.
     Raises ResetRefused outside the development sandboxes, as the API does, before
     anything is erased."""
-    refuse_retail(sandbox)
+    progress.refuse_retail(sandbox)
     erased = 0
     for xuid in xuids:
         erased += await progress.reset_player(conn, sandbox=sandbox, xuid=xuid, scid=scid)
@@ -172,24 +170,12 @@ async def live_counts(conn: AsyncConnection, *, sandbox: str, now_us: int) -> Li
     changed in the last hour and in all, and of those the unlocked ones. A row's
     `updated_at` is when the service recorded its last change; an unlocked row never
     changes again, so its `updated_at` is when the unlock was recorded."""
-    since = now_us - HOUR_US
-    recent = progress_rows.c.updated_at >= since
-    unlocked = progress_rows.c.percent >= 100
-    row = (
-        await conn.execute(
-            select(
-                func.count().label("updates"),
-                func.count().filter(recent).label("recent_updates"),
-                func.count().filter(unlocked).label("unlocks"),
-                func.count().filter(recent & unlocked).label("recent_unlocks"),
-            ).where(progress_rows.c.sandbox == sandbox)
-        )
-    ).one()
+    counts = await progress.count_progress(conn, sandbox=sandbox, since_us=now_us - HOUR_US)
     return LiveCounts(
         sandbox=sandbox,
-        updates_last_hour=int(row.recent_updates),
-        updates_total=int(row.updates),
-        unlocks_last_hour=int(row.recent_unlocks),
-        unlocks_total=int(row.unlocks),
+        updates_last_hour=counts.recent_updates,
+        updates_total=counts.updates,
+        unlocks_last_hour=counts.recent_unlocks,
+        unlocks_total=counts.unlocks,
         at_us=now_us,
     )

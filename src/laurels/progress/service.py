@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels import activity
 from laurels.progress import statements
 from laurels.progress.plan import Applied, ItemUpdate, UpdateRequest
+from laurels.progress.policy import refuse_retail
 from laurels.progress.tables import (
     achievement_stats,
     applied_events,
@@ -32,13 +33,16 @@ __all__ = [
     "Applied",
     "ItemUpdate",
     "Progress",
+    "ProgressCounts",
     "Stats",
     "UpdateRequest",
+    "count_progress",
     "prune_applied_events",
     "read_player_stats",
     "read_progress",
     "read_stats",
     "read_titles_played",
+    "refuse_retail",
     "reset_player",
     "stat_requirements",
 ]
@@ -156,6 +160,37 @@ async def reset_player(conn: AsyncConnection, *, sandbox: str, xuid: str, scid: 
         )
     await conn.execute(activity.forget_player(sandbox=sandbox, xuid=xuid, scid=scid))
     return int(erased)
+
+
+@dataclass(frozen=True)
+class ProgressCounts:
+    """A sandbox's stored progress rows (one per player and achievement): how many,
+    how many changed since a time, and of each how many are unlocked."""
+
+    updates: int
+    recent_updates: int
+    unlocks: int
+    recent_unlocks: int
+
+
+async def count_progress(conn: AsyncConnection, *, sandbox: str, since_us: int) -> ProgressCounts:
+    """One scan of the sandbox's progress rows. A row's `updated_at` is its last
+    change; an unlocked row never changes again, so it is also its unlock's time."""
+    recent = progress.c.updated_at >= since_us
+    unlocked = progress.c.percent >= 100
+    row = (
+        await conn.execute(
+            select(
+                func.count().label("updates"),
+                func.count().filter(recent).label("recent_updates"),
+                func.count().filter(unlocked).label("unlocks"),
+                func.count().filter(recent & unlocked).label("recent_unlocks"),
+            ).where(progress.c.sandbox == sandbox)
+        )
+    ).one()
+    return ProgressCounts(
+        int(row.updates), int(row.recent_updates), int(row.unlocks), int(row.recent_unlocks)
+    )
 
 
 async def read_titles_played(

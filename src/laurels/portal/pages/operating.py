@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from laurels.auth import credentials as delivery
+from laurels import auth as delivery
 from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.errors import LaurelsError
 from laurels.portal import accounts

@@ -28,7 +28,7 @@ from laurels.portal.web import (
     redirect,
     render,
 )
-from laurels.progress.policy import refuse_retail
+from laurels.progress.service import refuse_retail
 from laurels.titles import service as titles
 from laurels.wire.times import now_micros
 
