@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -605,7 +605,10 @@ async def export(request: Request, session: Viewer, title_id: TitleId) -> Respon
 
 @router.post("/titles/{title_id}/upload", include_in_schema=False)
 async def upload(request: Request, session: Editor, title_id: TitleId) -> Response:
-    form = await read_form(request)
+    return await closing_uploads(request, lambda form: _upload(request, form, session, title_id))
+
+
+async def _upload(request: Request, form: FormData, session: Session, title_id: int) -> Response:
     file = form.get("file")
     revision = _revision(form)
     if not isinstance(file, UploadFile) or not file.filename:
@@ -615,11 +618,9 @@ async def upload(request: Request, session: Editor, title_id: TitleId) -> Respon
     try:
         text = (await file.read()).decode("utf-8")
     except UnicodeDecodeError:
-        await file.close()
         return await draft_page(
             request, title_id, status=422, errors={"file": "the file is not UTF-8 text"}
         )
-    await file.close()
     now = now_micros()
 
     async def work(conn: AsyncConnection) -> Draft:
@@ -737,10 +738,31 @@ def _icon_upload(form: FormData, name: str) -> UploadFile | None:
     return file if isinstance(file, UploadFile) and file.filename else None
 
 
+async def closing_uploads(
+    request: Request, page: Callable[[FormData], Awaitable[Response]]
+) -> Response:
+    """`page` of the request's form; the form's uploaded files closed after it
+    (Starlette spools them to temporary files)."""
+    form = await read_form(request)
+    try:
+        return await page(form)
+    finally:
+        for value in form.values():
+            if isinstance(value, UploadFile):
+                await value.close()
+
+
 async def save_item(
     request: Request, session: Session, section: Section, title_id: int, index: int
 ) -> Response:
-    form = await read_form(request)
+    return await closing_uploads(
+        request, lambda form: _save_item(request, form, session, section, title_id, index)
+    )
+
+
+async def _save_item(
+    request: Request, form: FormData, session: Session, section: Section, title_id: int, index: int
+) -> Response:
     fields, revision = Fields(form), _revision(form)
     base = await load_revision(request, title_id)
     items = _section_of(base.document, section, title_id)
@@ -758,7 +780,6 @@ async def save_item(
         try:
             png = icons.reencode(await upload.read(icons.MAX_BYTES + 1))
         except icons.IconRefused as exc:
-            await upload.close()
             return item_page(
                 request,
                 section,
@@ -768,7 +789,6 @@ async def save_item(
                 values=fields.values(),
                 errors={f"{prefix}.iconFile": str(exc)},
             )
-        await upload.close()
         images[icons.sha256_of(png)] = png
         built.item["icon"] = f"media:{icons.sha256_of(png)}"
         built.aliases[f"{prefix}.icon"] = f"{prefix}.iconFile"
