@@ -40,6 +40,7 @@ from laurels.portal.web import (
     redirect,
     render,
 )
+from laurels.titles import SECRET_NAME
 from laurels.titles import service as titles
 from laurels.titles.service import Draft, StaleDraft
 from laurels.wire.times import now_micros
@@ -726,6 +727,7 @@ def item_page(
         stat_options=[("", "none")] + [(s["name"], s["name"]) for s in document.get("stats", [])],
         aggregates=AGGREGATES,
         max_requirements=MAX_REQUIREMENTS,
+        secret_name=SECRET_NAME,
     )
 
 
