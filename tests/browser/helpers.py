@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -151,3 +152,76 @@ async def described_by(field: Locator) -> str:
               .map(e => e.textContent.trim()).join(' | ')"""
     )
     return text
+
+
+class Mouse:
+    """Drives a page as most people do: by pointer, filling fields by their labels."""
+
+    name = "mouse"
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    async def fill(self, field: Locator, text: str) -> None:
+        await field.fill(text)
+
+    async def choose(self, field: Locator, shown: str) -> None:
+        """Pick the option of a select whose text contains `shown`."""
+        options = await field.locator("option").all_text_contents()
+        match = next(o for o in options if shown in o)
+        await field.select_option(label=match)
+
+    async def tick(self, box: Locator) -> None:
+        await box.check()
+
+    async def upload(self, field: Locator, path: Path) -> None:
+        await field.set_input_files(path)
+
+    async def press(self, control: Locator) -> None:
+        await control.click()
+
+
+class Keyboard(Mouse):
+    """Drives a page by keyboard alone: Tab to a control, then type, arrows, Space or
+    Enter (links and buttons alternate between Enter and Space where both work)."""
+
+    name = "keyboard"
+
+    def __init__(self, page: Page) -> None:
+        super().__init__(page)
+        self._presses = 0
+
+    async def fill(self, field: Locator, text: str) -> None:
+        await tab_to(self.page, field, limit=200)
+        await self.page.keyboard.press("ControlOrMeta+a")
+        await self.page.keyboard.press("Delete")
+        await self.page.keyboard.type(text)
+
+    async def choose(self, field: Locator, shown: str) -> None:
+        await tab_to(self.page, field, limit=200)
+        await self.page.keyboard.press("Home")
+        count = await field.locator("option").count()
+        for _ in range(count):
+            chosen = await field.evaluate("el => el.options[el.selectedIndex].text")
+            if shown in chosen:
+                return
+            await self.page.keyboard.press("ArrowDown")
+        raise AssertionError(f"no option {shown!r} reached with the arrow keys in {field}")
+
+    async def tick(self, box: Locator) -> None:
+        await tab_to(self.page, box, limit=200)
+        await self.page.keyboard.press("Space")
+        await expect(box).to_be_checked()
+
+    async def upload(self, field: Locator, path: Path) -> None:
+        await tab_to(self.page, field, limit=200)
+        async with self.page.expect_file_chooser() as chooser:
+            await self.page.keyboard.press("Space")
+        await (await chooser.value).set_files(path)
+
+    async def press(self, control: Locator) -> None:
+        await tab_to(self.page, control, limit=200)
+        tag = await control.evaluate("el => el.tagName")
+        self._presses += 1
+        key = "Space" if tag == "BUTTON" and self._presses % 2 else "Enter"
+        await self.page.keyboard.press(key)
