@@ -16,6 +16,7 @@ HOMES = {
     "credentials": "laurels.auth.cli",
     "player": "laurels.progress.cli",
     "webhooks": "laurels.webhooks.cli",
+    "users": "laurels.portal.cli",
     "serve": "laurels.serve",
     "sync": "laurels.cli",  # a wrapper of laurels.sdk._cli, which needs no click
 }

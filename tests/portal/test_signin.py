@@ -130,3 +130,13 @@ async def test_sessions_are_stored_as_digests(portal: Portal) -> None:
         ids = list((await conn.execute(select(portal_sessions.c.id))).scalars())
     assert token not in ids
     assert len(ids) >= 1
+
+
+async def test_a_bad_page_address_is_the_portal_s_404_page(portal: Portal) -> None:
+    answer = await portal.client.get("/portal/titles/abc")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "There is no such page" in answer.text
+    api = await portal.client.get("/users/xuid(1)/achievements", params={"titleId": "x"})
+    assert api.status_code in (400, 401)
+    assert api.headers["content-type"].startswith("application/json")

@@ -3,13 +3,13 @@ files (served by the service itself: no page loads anything from elsewhere)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from starlette.staticfiles import StaticFiles
 
 from laurels.portal.pages import audit, home, operating, people, publishing, signin, testing, titles
-from laurels.portal.web import STATIC, install
+from laurels.portal.web import STATIC, close_forms, install
 
-router = APIRouter(prefix="/portal")
+router = APIRouter(prefix="/portal", dependencies=[Depends(close_forms)])
 for page in (signin, home, audit, people, titles, publishing, testing, operating):
     router.include_router(page.router)
 

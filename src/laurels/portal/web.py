@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Annotated, Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.datastructures import FormData
@@ -29,6 +30,7 @@ from laurels.portal.accounts import ROLES, Session, find_session
 from laurels.settings import Settings
 from laurels.titles import Catalog
 from laurels.web.auth import runtime
+from laurels.web.errors import validation_error
 from laurels.wire.times import now_micros
 
 COOKIE = "laurels_portal"
@@ -177,8 +179,21 @@ def flash_text(request: Request) -> str | None:
 
 
 async def read_form(request: Request) -> FormData:
-    """The request's form (bounded); parsed once, then cached by Starlette."""
-    return await request.form(max_fields=MAX_FORM_FIELDS, max_part_size=MAX_PART_BYTES)
+    """The request's form (bounded); parsed once, then cached by Starlette. Its
+    uploaded files (spooled to temporary files) are closed after the page answered
+    (`close_forms`, a dependency of every portal route)."""
+    form = await request.form(max_fields=MAX_FORM_FIELDS, max_part_size=MAX_PART_BYTES)
+    request.state.form = form
+    return form
+
+
+async def close_forms(request: Request) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        form: FormData | None = getattr(request.state, "form", None)
+        if form is not None:
+            await form.close()
 
 
 def same_origin(request: Request) -> bool:
@@ -258,7 +273,8 @@ def client_address(request: Request) -> str:
 
 def install(app: FastAPI) -> None:
     """The portal's error answers: an HTML page, or the sign-in page for a person
-    who is not signed in."""
+    who is not signed in; a bad parameter of a portal page is its 404 page (the
+    API's validation errors keep their JSON body). Call after the API's handlers."""
 
     async def page_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PageError)
@@ -272,5 +288,17 @@ def install(app: FastAPI) -> None:
             f"/portal/login?next={quote(exc.next_path)}", status_code=303, headers=SECURITY_HEADERS
         )
 
+    async def invalid(request: Request, exc: Exception) -> Response:
+        if not request.url.path.startswith("/portal/"):
+            return await validation_error(request, exc)
+        return render(
+            request,
+            "error.html",
+            status=404,
+            title="Not found",
+            message="There is no such page: check the address.",
+        )
+
     app.add_exception_handler(PageError, page_error)
     app.add_exception_handler(SignInRequired, sign_in)
+    app.add_exception_handler(RequestValidationError, invalid)

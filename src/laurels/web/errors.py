@@ -95,7 +95,8 @@ async def _laurels_error(_: Request, exc: Exception) -> Response:
     return error_body(exc.status, exc.code, exc.description)
 
 
-async def _validation_error(_: Request, exc: Exception) -> Response:
+async def validation_error(_: Request, exc: Exception) -> Response:
+    """FastAPI's validation errors: a 400 naming the first bad parameter."""
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
     where = ".".join(str(part) for part in first["loc"][1:]) or "request"
@@ -134,6 +135,6 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error of `app` with the JSON error body."""
     app.add_exception_handler(LaurelsError, _laurels_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
