@@ -3,6 +3,7 @@ immutable and per sandbox, a failed import changes nothing, icons are served."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import json
@@ -548,3 +549,39 @@ def test_a_version_published_before_requirements_existed_is_still_read() -> None
         titles.parse_config(old)  # not importable any more
     published = PublishedTitle.from_document("DEV.1", 1, old)
     assert (published.event_based, [a.id for a in published.achievements]) == (True, ["1", "2"])
+
+
+async def test_two_publishes_at_once_never_fail_with_a_database_error(db: Database) -> None:
+    """Two publishes of one title to one sandbox at the same moment: one publishes;
+    the other waits for it, then either finds the version already there (SQLite: one
+    writer at a time) or is refused with a Conflict (PostgreSQL: both read "no
+    version", the second's insert meets the first's), never a database error."""
+    from laurels.errors import Conflict
+    from tests.helpers.service import title_config
+
+    config = titles.parse_config(title_config(2))
+    await db.run_write(
+        lambda conn: titles.import_config(
+            conn, config=config, base_dir=Path("."), now_us=now_micros()
+        )
+    )
+    first = db.write()
+    conn = await first.__aenter__()
+    try:
+        published = await titles.publish(conn, title_id=1234, sandbox="DEV.1", now_us=now_micros())
+        second = asyncio.create_task(
+            db.run_write(
+                lambda other: titles.publish(
+                    other, title_id=1234, sandbox="DEV.1", now_us=now_micros()
+                )
+            )
+        )
+        await asyncio.sleep(0.3)
+    finally:
+        await first.__aexit__(None, None, None)
+    if db.is_sqlite:
+        again = await second
+        assert (again.version, again.unchanged) == (published.version, True)
+    else:
+        with pytest.raises(Conflict, match="at the same time"):
+            await second

@@ -21,7 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import Conflict, InvalidConfig, NotFound
 from laurels.titles.schemas import is_sandbox_name
-from laurels.titles.service import canonical_json, load_version, publish_problems
+from laurels.titles.service import (
+    canonical_json,
+    load_version,
+    publish_problems,
+    store_version,
+)
 from laurels.titles.tables import config_versions, title_drafts
 
 RETAIL = "RETAIL"
@@ -289,13 +294,7 @@ async def promote(
     if risks and not confirmed:
         raise ConfirmationNeeded(risks)
     next_version = 1 if retail is None else retail[0] + 1
-    await conn.execute(
-        config_versions.insert().values(
-            sandbox=RETAIL,
-            title_id=title_id,
-            version=next_version,
-            document=text,
-            published_at=now_us,
-        )
+    await store_version(
+        conn, title_id=title_id, sandbox=RETAIL, version=next_version, document=text, now_us=now_us
     )
     return Promotion(title_id, sandbox, version, next_version, False, tuple(risks))

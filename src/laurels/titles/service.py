@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import Conflict, InvalidConfig, NotFound
@@ -410,16 +411,33 @@ async def publish(
     ):
         raise InvalidConfig(problems)
     version = 1 if latest is None else latest.version + 1
-    await conn.execute(
-        config_versions.insert().values(
-            sandbox=sandbox,
-            title_id=title_id,
-            version=version,
-            document=document,
-            published_at=now_us,
-        )
+    await store_version(
+        conn, title_id=title_id, sandbox=sandbox, version=version, document=document, now_us=now_us
     )
     return PublishResult(title_id, sandbox, version, unchanged=False)
+
+
+async def store_version(
+    conn: AsyncConnection, *, title_id: int, sandbox: str, version: int, document: str, now_us: int
+) -> None:
+    """Write a published version (canonical JSON). Conflict, with nothing written,
+    when another publish to the sandbox took that version number first."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(
+                config_versions.insert().values(
+                    sandbox=sandbox,
+                    title_id=title_id,
+                    version=version,
+                    document=document,
+                    published_at=now_us,
+                )
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"title {title_id} was published to {sandbox} by someone else at the same "
+            "time; look at the changes again and publish"
+        ) from None
 
 
 @dataclass(frozen=True)
