@@ -61,9 +61,9 @@ class Camera:
         self.page, self.folder = page, folder
         self.problems: list[str] = []
 
-    async def shoot(self, name: str, *, photo: bool = True) -> None:
+    async def shoot(self, name: str, *, photo: bool = True, whole: bool = False) -> None:
         if photo and self.folder is not None:
-            await self.page.screenshot(path=self.folder / f"{name}.png")
+            await self.page.screenshot(path=self.folder / f"{name}.png", full_page=whole)
         found = await axe_violations(self.page)
         if found:
             self.problems.append(f"{name} ({self.page.url}):\n{describe(found)}")
@@ -179,7 +179,7 @@ async def test_a_studio_ships_an_achievement(
     changes = page.get_by_role("table", name=re.compile("^Achievements"))
     await expect(changes).to_contain_text("grove")
     await expect(changes).to_contain_text("added")
-    await camera.shoot("publish-changes")
+    await camera.shoot("publish-changes", whole=True)
     await act.press(page.get_by_role("button", name="Publish to DEV.1"))
     await flash(page, "Published the draft to DEV.1 as version 1")
 
@@ -216,7 +216,7 @@ async def test_a_studio_ships_an_achievement(
     await expect(page.get_by_role("table", name=re.compile("^Achievements"))).to_contain_text(
         "grove"
     )
-    await camera.shoot("promote")
+    await camera.shoot("promote", whole=True)
     await act.press(page.get_by_role("button", name="Promote to RETAIL"))
     await flash(page, "Promoted DEV.1 version 1 to RETAIL as version 1")
 
