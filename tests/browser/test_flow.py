@@ -169,7 +169,7 @@ async def test_a_studio_ships_an_achievement(
     await expect(secret).not_to_contain_text("Hidden Grove")
     await camera.shoot("achievement-previews")
     await act.press(page.get_by_role("link", name="Back to the draft"))
-    await expect(page.get_by_role("cell", name="Hidden Grove")).to_be_visible()
+    await expect(page.get_by_role("cell", name="Hidden Grove", exact=True)).to_be_visible()
     await camera.shoot("draft")
 
     # Publish to DEV.1, after seeing what changes.
@@ -187,7 +187,7 @@ async def test_a_studio_ships_an_achievement(
     # achievements, the secret one nameless.
     await act.press(page.get_by_role("link", name="Test accounts"))
     adding = page.locator("form[action='/portal/testing/accounts']")
-    await act.fill(adding.get_by_label("Sandbox"), "DEV.1")
+    await act.fill(adding.get_by_label("Sandbox to add to"), "DEV.1")
     await act.fill(adding.get_by_label("XUID"), XUID)
     await act.fill(adding.get_by_label("Name"), "QA Alice")
     await act.press(adding.get_by_role("button", name="Add"))
@@ -195,7 +195,7 @@ async def test_a_studio_ships_an_achievement(
     await camera.shoot("test-accounts")
     minting = page.locator("form[action='/portal/testing/token']")
     await act.choose(minting.get_by_label("Test player"), "QA Alice")
-    await act.choose(minting.get_by_label("Title", exact=True), "Skyward Tales")
+    await act.choose(minting.get_by_label("Title for the token"), "Skyward Tales")
     await act.press(minting.get_by_role("button", name="Get a player token"))
     dev_token = await page.get_by_role("textbox", name="Player token").input_value()
     await camera.shoot("player-token", photo=False)  # a token: no picture

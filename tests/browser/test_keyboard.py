@@ -79,9 +79,11 @@ async def test_sign_in_errors_are_tied_to_their_fields(served: Served, page: Pag
     await expect(password).to_have_attribute("aria-invalid", "true")
     message = await described_by(password)
     assert message, "the password field names no error"
-    # The summary at the top says the same and links to the field.
+    # The summary at the top says the same, has the focus (a keyboard user starts
+    # from the problems) and links to the field.
     summary = page.get_by_role("alert")
     await expect(summary).to_contain_text(message)
+    await expect(summary).to_be_focused()
     link = summary.get_by_role("link")
     await expect(link).to_have_attribute("href", "#password")
     # A field without an error is not marked invalid.

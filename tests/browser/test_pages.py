@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.helpers import ADMIN, Served, axe_violations, describe, sign_in
@@ -170,11 +169,6 @@ async def test_every_portal_page_is_accessible(served: Served, page: Page) -> No
     assert not found, "\n".join(found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Swagger UI as served: no lang, low-contrast method badges and buttons, deep "
-    "links nested in buttons (listed in /work/issue12_a11y.md, for web/docs.py)",
-)
 async def test_docs_is_accessible(served: Served, page: Page) -> None:
     problem = await problems_of(page, "/docs", 200)
     assert problem is None, problem
