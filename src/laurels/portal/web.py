@@ -16,16 +16,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import FormData
 
 from laurels.db import Database
+from laurels.portal import accounts
 from laurels.portal.accounts import ROLES, Session, find_session
 from laurels.settings import Settings
 from laurels.titles import Catalog
@@ -262,6 +264,38 @@ Viewer = Annotated[Session, Depends(needs("viewer"))]
 Editor = Annotated[Session, Depends(needs("editor"))]
 Publisher = Annotated[Session, Depends(needs("publisher"))]
 Admin = Annotated[Session, Depends(needs("admin"))]
+
+
+T = TypeVar("T")
+
+
+async def audited(
+    request: Request,
+    session: Session,
+    change: Callable[[AsyncConnection], Awaitable[T]],
+    *,
+    action: str,
+    target: str | Callable[[T], str],
+    detail: str | Callable[[T], str] = "",
+) -> T:
+    """Run `change` and record it, as done by the signed-in person, in the audit log,
+    in one transaction: the entry exists exactly when the change was committed.
+    `target` and `detail` may be read from what `change` returned."""
+    now = now_micros()
+
+    async def work(conn: AsyncConnection) -> T:
+        done = await change(conn)
+        await accounts.record(
+            conn,
+            actor=session.user.email,
+            action=action,
+            target=target if isinstance(target, str) else target(done),
+            detail=detail if isinstance(detail, str) else detail(done),
+            now_us=now,
+        )
+        return done
+
+    return await portal_runtime(request).db.run_write(work)
 
 
 def client_address(request: Request) -> str:

@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from laurels import auth as delivery
 from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.errors import LaurelsError
-from laurels.portal import accounts
 from laurels.portal.accounts import Session
 from laurels.portal.pages.titles import TitleId, load_draft
 from laurels.portal.web import (
     Admin,
     PageError,
     Viewer,
+    audited,
     portal_runtime,
     read_form,
     redirect,
@@ -91,33 +91,6 @@ async def _context(
 
 def _base(title_id: int, page: str = "") -> str:
     return f"/portal/titles/{title_id}/operate{page}"
-
-
-async def _audited(
-    request: Request,
-    session: Session,
-    change: Callable[[AsyncConnection], Awaitable[Any]],
-    *,
-    action: str,
-    target: str,
-    detail: Callable[[Any], str],
-) -> Any:
-    """Run `change` and record it in the audit log, in one transaction."""
-    now = now_micros()
-
-    async def work(conn: AsyncConnection) -> Any:
-        done = await change(conn)
-        await accounts.record(
-            conn,
-            actor=session.user.email,
-            action=action,
-            target=target,
-            detail=detail(done),
-            now_us=now,
-        )
-        return done
-
-    return await portal_runtime(request).db.run_write(work)
 
 
 async def _form(request: Request, *names: str) -> list[str]:
@@ -215,7 +188,7 @@ async def server_token(request: Request, session: Admin, title_id: TitleId) -> R
     async def nothing(conn: AsyncConnection) -> None:
         return None
 
-    await _audited(
+    await audited(
         request,
         session,
         nothing,
@@ -247,7 +220,7 @@ async def revoke(request: Request, session: Admin, title_id: TitleId) -> Respons
         )
 
     try:
-        revoked = await _audited(
+        revoked = await audited(
             request,
             session,
             one if credential_id else player,
@@ -326,7 +299,7 @@ async def add_webhook(request: Request, session: Admin, title_id: TitleId) -> Re
         )
 
     try:
-        new = await _audited(
+        new = await audited(
             request,
             session,
             add,
@@ -371,7 +344,7 @@ async def _webhook_change(
         return await change(conn, endpoint)
 
     try:
-        done = await _audited(
+        done = await audited(
             request,
             session,
             work,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from laurels.errors import LaurelsError
 from laurels.portal import accounts
 from laurels.portal.accounts import Session, User
-from laurels.portal.web import Admin, portal_runtime, read_form, redirect, render
+from laurels.portal.web import Admin, audited, portal_runtime, read_form, redirect, render
 from laurels.wire.times import now_micros
 
 router = APIRouter()
@@ -36,22 +36,14 @@ async def _page(
 
 
 async def _audited(request: Request, session: Session, change: Change, action: str) -> User:
-    """Run `change` and record it as `action` by the signed-in person, together."""
-    now = now_micros()
-
-    async def work(conn: AsyncConnection) -> User:
-        user = await change(conn, now)
-        await accounts.record(
-            conn,
-            actor=session.user.email,
-            action=action,
-            target=user.email,
-            detail=f"role {user.role}",
-            now_us=now,
-        )
-        return user
-
-    return await portal_runtime(request).db.run_write(work)
+    return await audited(
+        request,
+        session,
+        lambda conn: change(conn, now_micros()),
+        action=action,
+        target=lambda user: user.email,
+        detail=lambda user: f"role {user.role}",
+    )
 
 
 @router.get("/people", include_in_schema=False)

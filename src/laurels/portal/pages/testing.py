@@ -5,7 +5,6 @@ counts of updates and unlocks (a small JSON answer that static/live.js polls).""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -16,13 +15,13 @@ from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.errors import LaurelsError, ResetRefused
 from laurels.portal import accounts
 from laurels.portal import testing as service
-from laurels.portal.accounts import Session
 from laurels.portal.web import (
     SECURITY_HEADERS,
     Editor,
     PageError,
     Publisher,
     Viewer,
+    audited,
     portal_runtime,
     read_form,
     redirect,
@@ -87,33 +86,6 @@ def _here(sandbox: str) -> str:
     return f"/portal/testing?sandbox={sandbox}"
 
 
-async def _audited(
-    request: Request,
-    session: Session,
-    change: Callable[[AsyncConnection], Awaitable[Any]],
-    *,
-    action: str,
-    target: str,
-    detail: Callable[[Any], str],
-) -> Any:
-    """Run `change` and record it in the audit log, in one transaction."""
-    now = now_micros()
-
-    async def work(conn: AsyncConnection) -> Any:
-        done = await change(conn)
-        await accounts.record(
-            conn,
-            actor=session.user.email,
-            action=action,
-            target=target,
-            detail=detail(done),
-            now_us=now,
-        )
-        return done
-
-    return await portal_runtime(request).db.run_write(work)
-
-
 @router.get("/testing", include_in_schema=False)
 async def sandbox_page(request: Request, session: Viewer, sandbox: SandboxQuery = None) -> Response:
     return await _page(request, sandbox)
@@ -142,7 +114,7 @@ async def add_account(request: Request, session: Editor) -> Response:
         )
 
     try:
-        account = await _audited(
+        account = await audited(
             request,
             session,
             add,
@@ -172,7 +144,7 @@ async def _account_of(request: Request, field: str = "xuid") -> tuple[str, str]:
 async def remove_account(request: Request, session: Editor) -> Response:
     sandbox, xuid = await _account_of(request)
     try:
-        account = await _audited(
+        account = await audited(
             request,
             session,
             lambda conn: service.remove_account(conn, sandbox=sandbox, xuid=xuid),
@@ -285,7 +257,7 @@ async def reset(request: Request, session: Publisher) -> Response:
 
     who = "every test player" if xuid == ALL_PLAYERS else xuid
     try:
-        players, erased = await _audited(
+        players, erased = await audited(
             request,
             session,
             erase,

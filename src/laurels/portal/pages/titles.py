@@ -44,6 +44,7 @@ from laurels.portal.web import (
     Editor,
     PageError,
     Viewer,
+    audited,
     portal_runtime,
     read_form,
     redirect,
@@ -178,22 +179,21 @@ async def new_title(request: Request, session: Editor) -> Response:
 async def create_title(request: Request, session: Editor) -> Response:
     fields = Fields(await read_form(request))
     config = starter_config(fields)
-    now = now_micros()
 
-    async def work(conn: AsyncConnection) -> Draft:
-        draft = await titles.create_title(conn, config=titles.parse_config(config), now_us=now)
-        await accounts.record(
-            conn,
-            actor=session.user.email,
-            action="title created",
-            target=f"title {draft.title_id}",
-            detail=f"{draft.document['title']['name']} ({draft.document['title']['kind']})",
-            now_us=now,
+    async def create(conn: AsyncConnection) -> Draft:
+        return await titles.create_title(
+            conn, config=titles.parse_config(config), now_us=now_micros()
         )
-        return draft
 
     try:
-        draft = await portal_runtime(request).db.run_write(work)
+        draft = await audited(
+            request,
+            session,
+            create,
+            action="title created",
+            target=lambda d: f"title {d.title_id}",
+            detail=lambda d: f"{d.document['title']['name']} ({d.document['title']['kind']})",
+        )
     except InvalidConfig as exc:
         errors, elsewhere = tie(exc.problems, fields.names, {})
         return render(
@@ -327,22 +327,20 @@ async def _upload(request: Request, form: FormData, session: Session, title_id: 
         )
     now = now_micros()
 
-    async def work(conn: AsyncConnection) -> Draft:
-        draft = await titles.import_uploaded(
+    async def replace(conn: AsyncConnection) -> Draft:
+        return await titles.import_uploaded(
             conn, title_id=title_id, text=text, expected_revision=revision, now_us=now
         )
-        await accounts.record(
-            conn,
-            actor=session.user.email,
-            action="draft imported",
-            target=f"title {title_id}",
-            detail=f"from {file.filename} (revision {draft.revision})",
-            now_us=now,
-        )
-        return draft
 
     try:
-        draft = await portal_runtime(request).db.run_write(work)
+        draft = await audited(
+            request,
+            session,
+            replace,
+            action="draft imported",
+            target=f"title {title_id}",
+            detail=lambda d: f"from {file.filename} (revision {d.revision})",
+        )
     except StaleDraft as exc:
         return stale_page(request, title_id, exc, f"replace the draft with {file.filename}", [])
     except InvalidConfig as exc:
