@@ -630,6 +630,32 @@ def test_a_healthy_file_is_never_moved_aside(path: Path, clock: Clock) -> None:
     assert queue.status().pending == 1
 
 
+class Racing(OfflineQueue):
+    """A queue whose first opens fail as they do while another process creates the
+    file or changes its journal (not a database yet; locked)."""
+
+    failures: list[int] = []
+
+    def _create(self) -> None:
+        if self.failures:
+            code = self.failures.pop(0)
+            cause = sqlite3.OperationalError("racing")
+            cause.sqlite_errorcode = code
+            raise QueueError("cannot open the offline queue: racing") from cause
+        super()._create()
+
+
+@pytest.mark.parametrize("codes", [[26], [5, 5], [26, 5, 14]])
+def test_a_file_another_process_is_creating_is_waited_for(
+    path: Path, clock: Clock, codes: list[int]
+) -> None:
+    put(OfflineQueue(path, clock=clock), "1")
+    Racing.failures = list(codes)
+    queue = Racing(path, clock=clock)
+    status = queue.status()
+    assert (status.moved_aside, status.not_durable, status.pending) == ((), None, 1)
+
+
 def test_a_place_where_no_queue_can_be_is_a_queue_error(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     with pytest.raises(QueueError):

@@ -49,6 +49,11 @@ OWNER = re.compile(r"(\d+)@(.*)#[0-9a-f]+")
 # What says the file itself is unusable (SQLITE_CORRUPT, SQLITE_CANTOPEN,
 # SQLITE_NOTADB), as opposed to a lock another process holds (SQLITE_BUSY).
 BROKEN_FILE_CODES = frozenset({11, 14, 26})
+# SQLITE_BUSY and SQLITE_LOCKED: another process holds the file for now.
+LOCKED_CODES = frozenset({5, 6})
+# Opening a queue file tries this often, waiting 0.04, 0.08, 0.16 s... in between.
+OPEN_ATTEMPTS = 5
+OPEN_BACKOFF = 0.02
 SIDECARS = ("-wal", "-shm", "-journal")
 log = logging.getLogger("laurels.sdk")
 
@@ -236,17 +241,33 @@ class OfflineQueue:
         one, so that the game keeps working. Raises QueueError when no queue can be
         made at this path (an unwritable directory, a lock held past the timeout)."""
         seen = _file_id(self.path)
-        try:
-            self._create()
+        error = self._first_open()
+        if error is None:
             return
-        except QueueError as exc:
-            if seen is None or not _is_broken(exc):
-                raise
-            error = exc
-        self.close()
+        if seen is None or not _is_broken(error):
+            raise error
         if _file_id(self.path) == seen:  # not already replaced by another process
             self._move_aside(error)
         self._create()
+
+    def _first_open(self) -> QueueError | None:
+        """Open the file, trying again a few times (briefly) while it looks broken
+        or locked: another process may be creating it or changing its journal at
+        this very moment, which must never send a game to a queue in memory, nor a
+        good file aside. The last error, or None once open."""
+        error: QueueError | None = None
+        for attempt in range(OPEN_ATTEMPTS):
+            if attempt:
+                time.sleep(OPEN_BACKOFF * 2**attempt)
+            try:
+                self._create()
+                return None
+            except QueueError as exc:
+                error = exc
+                self.close()
+                if not (_is_broken(exc) or _is_locked(exc)):
+                    return exc
+        return error
 
     def _create(self) -> None:
         try:
@@ -799,6 +820,13 @@ def _is_broken(error: QueueError) -> bool:
     if isinstance(error, CorruptQueue) or isinstance(cause, IsADirectoryError | PermissionError):
         return True
     return isinstance(cause, sqlite3.Error) and cause.sqlite_errorcode & 0xFF in BROKEN_FILE_CODES
+
+
+def _is_locked(error: QueueError) -> bool:
+    cause = error.__cause__
+    while isinstance(cause, QueueError):
+        cause = cause.__cause__
+    return isinstance(cause, sqlite3.Error) and cause.sqlite_errorcode & 0xFF in LOCKED_CODES
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:
