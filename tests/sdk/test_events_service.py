@@ -107,6 +107,7 @@ class LosingTransport(httpx.AsyncHTTPTransport):
             await response.aread()
             if self.lose > 0:
                 self.lose -= 1
+                await response.aclose()  # its connection goes back, not to the collector
                 raise httpx.ReadError("the answer was lost", request=request)
         return response
 
