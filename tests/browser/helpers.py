@@ -220,8 +220,11 @@ class Keyboard(Mouse):
         await (await chooser.value).set_files(path)
 
     async def press(self, control: Locator) -> None:
+        """Press a link or a form's button: every one in the portal loads a page,
+        which is waited for (as a click does), so that the next Tab is on it."""
         await tab_to(self.page, control, limit=200)
         tag = await control.evaluate("el => el.tagName")
         self._presses += 1
         key = "Space" if tag == "BUTTON" and self._presses % 2 else "Enter"
-        await self.page.keyboard.press(key)
+        async with self.page.expect_navigation(wait_until="domcontentloaded"):
+            await self.page.keyboard.press(key)
