@@ -12,6 +12,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from laurels.auth.service import TokenVerifier
 from laurels.errors import LaurelsError
+from laurels.realtime.browser import cookie_token
 from laurels.realtime.hub import Connection, Hub
 from laurels.realtime.protocol import (
     GOING_AWAY,
@@ -53,13 +54,24 @@ class Runtime(Protocol):
     def relay(self) -> OutboxRelay: ...
 
 
-def _authenticate(rt: Runtime, websocket: WebSocket) -> tuple[str, Principal] | None:
-    """The token and the player the handshake authenticates (header, or `?token=`
-    for browsers); None for anything but a valid player token."""
+def _presented(rt: Runtime, websocket: WebSocket) -> str | None:
+    """The token the handshake presents: the `Authorization` header, else
+    `?token=`, else (neither sent) the player page's session cookie when the
+    `Origin` is this site. Raises Unauthorized for a malformed header."""
     header = websocket.headers.get("authorization")
     query = websocket.query_params.get("token")
+    if header or query:
+        return parse_authorization(header) if header else query
+    return cookie_token(websocket.headers, websocket.cookies, public_url=rt.settings.public_url)
+
+
+def _authenticate(rt: Runtime, websocket: WebSocket) -> tuple[str, Principal] | None:
+    """The token and the player the handshake authenticates (header, `?token=` or
+    the session cookie, see `_presented`); None for anything but a valid player token."""
     try:
-        token = parse_authorization(header) if header or not query else query
+        token = _presented(rt, websocket)
+        if token is None:
+            return None
         principal = rt.verifier.verify(token)
     except LaurelsError:
         return None
