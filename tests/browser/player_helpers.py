@@ -15,6 +15,8 @@ import httpx
 from PIL import Image, ImageDraw
 from playwright.async_api import BrowserContext, Page, Response, WebSocket
 
+from laurels.auth.service import ensure_signing_key
+from laurels.player.links import link_url, mint_link
 from tests.browser.helpers import Served
 from tests.helpers.cli import laurels
 from tests.helpers.service import publish_config, token_for, update_body
@@ -111,6 +113,13 @@ async def player_link(served: Served, database_url: str, xuid: str = XUID) -> st
     found = re.search(r"\S+/play/enter\?link=\S+", done.stdout)
     assert found, done.stdout
     return found.group(0)
+
+
+async def minted_link(served: Served, xuid: str = XUID) -> str:
+    """A link minted by the service function the command calls (no process start)."""
+    key = await ensure_signing_key(served.db)
+    token = mint_link(key, xuid=xuid, title_id=TITLE_ID, sandbox=SANDBOX)
+    return link_url(served.url, token)
 
 
 async def unlock(served: Served, *ids: str, xuid: str = XUID, percent: int = 100) -> None:
