@@ -146,6 +146,8 @@ class Loaded:
     def attach(self, context: BrowserContext) -> None:
         context.on("response", self._response)
         context.on("page", self._page)
+        for page in context.pages:
+            self._page(page)
 
     def watch_page(self, page: Page) -> None:
         self._page(page)
@@ -173,16 +175,21 @@ class Loaded:
 
 
 # Runs in the page (through the DevTools protocol, which the page's CSP does not
-# govern): notes the text of every toast added to #toasts, in order.
+# govern): notes the text of every toast added to #toasts, in order, and the most
+# toasts ever shown at once.
 TOAST_LOG = """() => {
   if (window.__toastLog) return;
   window.__toastLog = [];
+  window.__toastsAtOnce = 0;
+  const box = document.getElementById('toasts');
   const note = node => {
-    if (node.nodeType === 1 && node.matches('[role="status"]'))
-      window.__toastLog.push(node.textContent.replace(/\\s+/g, ' ').trim());
+    if (node.nodeType !== 1 || !node.matches('[role="status"]')) return;
+    window.__toastLog.push(node.textContent.replace(/\\s+/g, ' ').trim());
+    const now = box.querySelectorAll('[role="status"]').length;
+    window.__toastsAtOnce = Math.max(window.__toastsAtOnce, now);
   };
   new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(note)))
-    .observe(document.getElementById('toasts'), {childList: true, subtree: true});
+    .observe(box, {childList: true, subtree: true});
 }"""
 
 
@@ -193,6 +200,11 @@ async def log_toasts(page: Page) -> None:
 async def toasts_shown(page: Page) -> list[str]:
     shown: list[str] = await page.evaluate("() => window.__toastLog.slice()")
     return shown
+
+
+async def most_toasts_at_once(page: Page) -> int:
+    most: int = await page.evaluate("() => window.__toastsAtOnce")
+    return most
 
 
 def named(shown: list[str], name: str) -> int:
