@@ -77,7 +77,7 @@ async def test_the_newest_schema_is_the_declared_one(empty: Database) -> None:
     assert await differences(empty) == []
 
 
-@pytest.mark.parametrize("down_to", ["0003", "0004", "0005"])
+@pytest.mark.parametrize("down_to", ["0003", "0004", "0005", "0006"])
 async def test_recent_revisions_go_down_and_up_again(empty: Database, down_to: str) -> None:
     await migrate(empty, "head")
     await migrate(empty, down_to, down=True)

@@ -16,6 +16,7 @@ from laurels.activity import routes as activity_routes
 from laurels.auth import routes as auth_routes
 from laurels.errors import Unavailable
 from laurels.metrics import CONTENT_TYPE
+from laurels.player import pages as player_pages
 from laurels.portal import routes as portal_routes
 from laurels.progress import routes as progress_routes
 from laurels.progress.schemas import EventsBody, UpdateBody
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(realtime_routes.router)
     app.include_router(activity_routes.router)
     portal_routes.mount(app)
+    player_pages.mount(app)
     mount_docs(app)
 
     @app.get("/healthz", tags=["operations"], responses=error_responses(503))

@@ -6,6 +6,7 @@ success; otherwise non-zero with a one-line reason on stderr (laurels.commands).
     config import|export|publish    laurels.titles.cli
     token, credentials list|revoke  laurels.auth.cli
     player reset                    laurels.progress.cli
+    player link                     laurels.player.cli
     webhooks add|list|remove|...    laurels.webhooks.cli
     users add|list|set-role|...     laurels.portal.cli
     serve                           laurels.serve
@@ -19,6 +20,7 @@ import sys
 import click
 
 from laurels.auth.cli import credentials, token
+from laurels.player.cli import link
 from laurels.portal.cli import users
 from laurels.progress.cli import player
 from laurels.serve import serve
@@ -47,6 +49,7 @@ def sync(args: tuple[str, ...]) -> None:
 main.add_command(config)
 main.add_command(token)
 main.add_command(credentials)
+player.add_command(link)
 main.add_command(player)
 main.add_command(webhooks)
 main.add_command(users)

@@ -12,6 +12,7 @@ def all_metadata() -> MetaData:
     from laurels.activity import tables as _activity  # noqa: F401
     from laurels.auth import tables as _auth  # noqa: F401
     from laurels.outbox import tables as _outbox  # noqa: F401
+    from laurels.player import tables as _player  # noqa: F401
     from laurels.portal import tables as _portal  # noqa: F401
     from laurels.progress import tables as _progress  # noqa: F401
     from laurels.titles import tables as _titles  # noqa: F401

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,6 +30,9 @@ from laurels.progress.tables import (
 )
 from laurels.progress.views import Progress, stat_requirements
 
+if TYPE_CHECKING:
+    from laurels.progress.reads import ListQuery as ListQuery
+
 __all__ = [
     "Applied",
     "ItemUpdate",
@@ -37,6 +41,7 @@ __all__ = [
     "Stats",
     "UpdateRequest",
     "count_progress",
+    "list_query",
     "prune_applied_events",
     "read_player_stats",
     "read_progress",
@@ -46,6 +51,17 @@ __all__ = [
     "reset_player",
     "stat_requirements",
 ]
+
+
+def list_query(title_ids: Sequence[int], *, order_by: str = "Unordered") -> ListQuery:
+    """A query of the achievement list (`Runtime.reader.list`) for other features:
+    every achievement of `title_ids` in `order_by` (Unordered, Title, UnlockTime or
+    EndingSoon; ValueError for another), one page of the largest size."""
+    from laurels.progress.reads import ORDERS, ListQuery  # reads imports this module
+
+    if order_by not in ORDERS.values():
+        raise ValueError(f"order {order_by!r} is not one of {sorted(ORDERS.values())}")
+    return ListQuery(title_ids=tuple(title_ids), order_by=order_by)
 
 
 async def read_progress(

@@ -21,6 +21,9 @@ from laurels.wire.identifiers import parse_xuid
 from laurels.wire.principal import Principal
 
 CONTRACT_VERSIONS = {"2"}
+# The player page's session cookie: a player token (laurels.player mints it; the
+# real-time handshake accepts it from a page of this site).
+PLAYER_COOKIE = "laurels_play"
 # What every authorized route may answer besides its own errors (`authorize`).
 AUTHORIZED = (400, 401, 403, 429, 503)
 
