@@ -115,14 +115,20 @@ function startPlayerRealtime() {
       image.height = 48;
       toast.appendChild(image);
     }
-    var text = document.createElement("div");
-    text.className = "toast-text";
-    text.appendChild(line("toast-title", container.getAttribute("data-title-text") || ""));
-    text.appendChild(line("toast-name", String(unlock.achievementName || "")));
+    var lines = [
+      line("toast-title", container.getAttribute("data-title-text") || ""),
+      line("toast-name", String(unlock.achievementName || "")),
+    ];
     if (typeof unlock.gamerscore === "number") {
       var unit = container.getAttribute("data-gamerscore-text") || "G";
-      text.appendChild(line("toast-score", unlock.gamerscore + "\u00a0" + unit));
+      lines.push(line("toast-score", unlock.gamerscore + "\u00a0" + unit));
     }
+    var text = document.createElement("div");
+    text.className = "toast-text";
+    lines.forEach(function (element, index) {
+      if (index) text.appendChild(document.createTextNode(" ")); // words apart in its text
+      text.appendChild(element);
+    });
     toast.appendChild(text);
     return toast;
   }
