@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-# The player page's session cookie (laurels.web.auth.PLAYER_COOKIE once it is there).
-PLAYER_COOKIE = "laurels_play"
+from laurels.web.auth import PLAYER_COOKIE
+
+__all__ = ["PLAYER_COOKIE", "cookie_token", "same_origin"]
 
 
 def same_origin(origin: str | None, *, host: str | None, public_url: str | None) -> bool:
