@@ -72,7 +72,8 @@ def percent_of(requirements: Sequence[Mapping[str, Any]]) -> int:
             current = float(requirement.get("current") or 0)
             target = float(requirement.get("target") or 0)
         except (TypeError, ValueError):
-            current, target = 0.0, 0.0
+            shares.append(0.0)  # not a number: counted as not started
+            continue
         shares.append(1.0 if target <= 0 else max(0.0, min(1.0, current / target)))
     return int(100 * sum(shares) / len(shares)) if shares else 0
 
