@@ -227,5 +227,7 @@ async def test_a_dropped_socket_resumes_from_the_last_event_without_a_repeat(
     assert all('"since"' in s for s in resumed), subscribes
     shown, _ = await _log(page)
     assert [sum(f"Achievement {n} " in s for s in shown) for n in (1, 2)] == [1, 1], shown
+    kept = await page.evaluate("() => JSON.parse(sessionStorage.getItem('laurels.play.shown'))")
+    assert len(kept) == 2, kept  # the two eventIds shown: a replay of them shows nothing
     assert stand.problems == []
     await asyncio.gather(*closing, return_exceptions=True)

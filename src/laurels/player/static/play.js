@@ -71,7 +71,10 @@ function startPlayerRealtime() {
   function firstTime(id) {
     var kept = shownIds();
     if (kept.indexOf(id) >= 0 || shownHere.indexOf(id) >= 0) return false;
-    shownHere = kept.concat([id]).slice(-SHOWN_KEPT);
+    var mine = shownHere.filter(function (seen) {
+      return kept.indexOf(seen) < 0; // what storage refused to keep
+    });
+    shownHere = kept.concat(mine, [id]).slice(-SHOWN_KEPT);
     try {
       window.sessionStorage.setItem(SHOWN_KEY, JSON.stringify(shownHere));
     } catch (error) {
