@@ -83,6 +83,9 @@ async def test_a_title_page_shows_progress_unlocks_and_rarity(player: Player) ->
     assert "Achieved" in achieved
     assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT', achieved)
     assert "10 G" in achieved
+    assert "You did thing 2." in achieved
+    assert "Do thing 5." in item(page.text, "5")  # the locked description before unlock
+    assert "You did thing 5." not in page.text
     assert '<span class="badge rare">Rare</span>' in achieved
     assert "Rare</span>" not in item(page.text, "1")
     assert "3 of 7 achievements" not in page.text  # two are achieved, one in progress

@@ -83,6 +83,11 @@ def _icon(assets: Sequence[Mapping[str, Any]], same_origin: IsSameOrigin) -> str
     return url if isinstance(url, str) and url and same_origin(url) else None
 
 
+def _description(item: Mapping[str, Any], state: str) -> str:
+    """What it says once earned, or before: the locked description."""
+    return str(item["description"] if state == "Achieved" else item["lockedDescription"])
+
+
 def shown_achievement(
     item: Mapping[str, Any], words: Mapping[str, str], same_origin: IsSameOrigin
 ) -> ShownAchievement:
@@ -100,7 +105,7 @@ def shown_achievement(
     return ShownAchievement(
         id=str(item["id"]),
         name=words["secret_name"] if secret else str(item["name"]),
-        description=words["secret_description"] if secret else str(item["description"]),
+        description=words["secret_description"] if secret else _description(item, state),
         icon=None if secret else _icon(item.get("mediaAssets") or [], same_origin),
         state=state,
         secret=secret,
