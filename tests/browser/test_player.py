@@ -243,6 +243,7 @@ async def test_a_dropped_socket_neither_repeats_nor_misses_a_toast(
     assert any('"since"' in s for s in subscriptions[SUBSCRIPTIONS:]), subscriptions
     shown = await toasts_shown(page)
     assert (named(shown, before.name), named(shown, missed.name)) == (1, 1), shown
+    await asyncio.gather(*refusals)
 
 
 async def test_another_players_page_is_refused(title: Served, page: Page) -> None:
