@@ -49,6 +49,18 @@ def test_the_cookie_counts_only_from_this_site() -> None:
     assert cookie_token(here, {PLAYER_COOKIE: ""}, public_url=None) is None
 
 
+async def _subscribed_to(url: str, headers: dict[str, str], uri: str) -> list[object]:
+    async with connect(
+        url,
+        subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+        additional_headers=headers,
+        open_timeout=10,
+    ) as ws:
+        await ws.send(json.dumps([1, 7, uri]))
+        answer: list[object] = json.loads(await ws.recv())
+    return answer
+
+
 async def _subscribed(url: str, headers: dict[str, str]) -> list[object]:
     """Connect with these headers, subscribe to the player's notifications, and
     return the answer."""
@@ -112,3 +124,15 @@ async def test_a_header_or_query_sent_is_the_token_even_beside_a_good_cookie(api
     bad = f"{api.token[:-4]}AAAA"
     assert await _refusal(ws_url(api.base_url), {**here, "Authorization": f"Bearer {bad}"}) == 403
     assert await _refusal(ws_url(api.base_url) + f"?token={bad}", here) == 403
+
+
+async def test_the_page_s_session_follows_every_title_a_game_token_its_own(api: Api) -> None:
+    """An unlock in any game shows on the player's page: its session may follow the
+    player's every title in the sandbox; a game's token only its title's."""
+    other = notify_uri(title_id=4321)
+    page = {"Cookie": _cookie(api.token), "Origin": api.base_url}
+    assert (await _subscribed_to(ws_url(api.base_url), page, other))[:3] == [1, 7, 0]
+    game = {"Authorization": f"Bearer {api.token}"}
+    assert (await _subscribed_to(ws_url(api.base_url), game, other))[:3] == [1, 7, 3]
+    someone_else = notify_uri(xuid="2533274790395905", title_id=4321)
+    assert (await _subscribed_to(ws_url(api.base_url), page, someone_else))[:3] == [1, 7, 3]

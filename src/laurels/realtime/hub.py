@@ -49,7 +49,8 @@ class Connection:
     send: Callable[[str], Awaitable[None]]
     sandbox: str
     xuid: str
-    title_id: int
+    # The title whose resources it may follow; None: every title (the player page).
+    title_id: int | None
     context: RenderContext
     base: str
     buffer_limit: int

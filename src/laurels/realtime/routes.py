@@ -54,28 +54,33 @@ class Runtime(Protocol):
     def relay(self) -> OutboxRelay: ...
 
 
-def _presented(rt: Runtime, websocket: WebSocket) -> str | None:
-    """The token the handshake presents: the `Authorization` header, else
-    `?token=`, else (neither sent) the player page's session cookie when the
-    `Origin` is this site. Raises Unauthorized for a malformed header."""
+def _presented(rt: Runtime, websocket: WebSocket) -> tuple[str | None, bool]:
+    """The token the handshake presents, and whether it is the player page's
+    session: the `Authorization` header, else `?token=`, else (neither sent) the
+    session cookie when the `Origin` is this site. Raises Unauthorized for a
+    malformed header."""
     header = websocket.headers.get("authorization")
     query = websocket.query_params.get("token")
     if header or query:
-        return parse_authorization(header) if header else query
-    return cookie_token(websocket.headers, websocket.cookies, public_url=rt.settings.public_url)
+        return (parse_authorization(header) if header else query), False
+    found = cookie_token(websocket.headers, websocket.cookies, public_url=rt.settings.public_url)
+    return found, found is not None
 
 
-def _authenticate(rt: Runtime, websocket: WebSocket) -> tuple[str, Principal] | None:
+def _authenticate(rt: Runtime, websocket: WebSocket) -> tuple[str, Principal, bool] | None:
     """The token and the player the handshake authenticates (header, `?token=` or
-    the session cookie, see `_presented`); None for anything but a valid player token."""
+    the session cookie, see `_presented`), and whether it is the player page's
+    session; None for anything but a valid player token."""
     try:
-        token = _presented(rt, websocket)
+        token, page = _presented(rt, websocket)
         if token is None:
             return None
         principal = rt.verifier.verify(token)
     except LaurelsError:
         return None
-    return (token, principal) if principal.kind == "player" and principal.xuid else None
+    if principal.kind != "player" or not principal.xuid:
+        return None
+    return token, principal, page
 
 
 class Expiry:
@@ -101,7 +106,12 @@ class Expiry:
         return False
 
 
-async def _connection(rt: Runtime, websocket: WebSocket, principal: Principal) -> Connection:
+async def _connection(
+    rt: Runtime, websocket: WebSocket, principal: Principal, *, every_title: bool
+) -> Connection:
+    """The device. A game's token follows its own title; the player page's session
+    follows every title of the player in its sandbox (as the player reads them all
+    over HTTP), so that an unlock in any game shows on the page."""
     base = rt.settings.public_url or str(websocket.base_url).replace("ws", "http", 1)
     title = await rt.catalog.by_title(principal.sandbox, principal.title_id)
     titles = [] if title is None else [title]
@@ -109,7 +119,7 @@ async def _connection(rt: Runtime, websocket: WebSocket, principal: Principal) -
         send=websocket.send_text,
         sandbox=principal.sandbox,
         xuid=principal.xuid or "",
-        title_id=principal.title_id,
+        title_id=None if every_title else principal.title_id,
         context=context_for(
             base=base, accept_language=websocket.headers.get("accept-language"), titles=titles
         ),
@@ -147,8 +157,8 @@ async def connect(websocket: WebSocket) -> None:
     if found is None or SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
         await websocket.close(code=POLICY_VIOLATION)  # before accept: HTTP 403
         return
-    token, principal = found
-    conn = await _connection(rt, websocket, principal)
+    token, principal, page = found
+    conn = await _connection(rt, websocket, principal, every_title=page)
     limit = rt.settings.rta_max_sockets_per_player
     if not rt.hub.admit(conn, lambda: _close(websocket, GOING_AWAY), limit=limit):
         await _refuse_crowd(websocket, limit)

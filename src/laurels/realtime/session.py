@@ -52,11 +52,13 @@ class Session:
         if resource.xuid != conn.xuid:
             return ACCESS_DENIED
         if isinstance(resource, NotificationResource):
-            return SUCCESS if resource.title_id == conn.title_id else ACCESS_DENIED
+            mine = conn.title_id is None or resource.title_id == conn.title_id
+            return SUCCESS if mine else ACCESS_DENIED
         title = await self._catalog.by_scid(conn.sandbox, resource.scid)
         if title is None:
             return UNKNOWN_RESOURCE
-        return SUCCESS if title.title_id == conn.title_id else ACCESS_DENIED
+        mine = conn.title_id is None or title.title_id == conn.title_id
+        return SUCCESS if mine else ACCESS_DENIED
 
     def _initial(self, resource: Resource) -> dict[str, str]:
         data = {"lastEventId": format_key(self._relay.cursor)}
