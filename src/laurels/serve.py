@@ -15,10 +15,11 @@ from pathlib import Path
 import click
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from laurels.auth.service import ensure_signing_key, mint_token
+from laurels.auth.service import SigningKey, ensure_signing_key, mint_token
 from laurels.commands import db_option, fail, run
 from laurels.db import Database
 from laurels.errors import NotFound
+from laurels.player import link_url, mint_link
 from laurels.portal import accounts
 from laurels.settings import Settings
 from laurels.titles.cli import import_file, publish
@@ -43,6 +44,13 @@ class DemoTokens:
     quest: str
     arena: str
     admin_password: str = ""
+    key: SigningKey | None = None
+
+    def player_link(self, url: str) -> str:
+        """The demo player's page, title 1234 (`laurels player link` prints others)."""
+        assert self.key is not None
+        token = mint_link(self.key, xuid=DEMO_XUID, title_id=1234, sandbox=DEMO_SANDBOX)
+        return link_url(url, token)
 
 
 async def seed_admin(db: Database) -> str:
@@ -73,7 +81,7 @@ async def seed_demo(db: Database) -> DemoTokens:
         await publish(db, title_id, DEMO_SANDBOX)
         tokens.append(mint_token(key, xuid=DEMO_XUID, title_id=title_id, sandbox=DEMO_SANDBOX))
     quest, arena = tokens
-    return DemoTokens(quest, arena, admin_password=await seed_admin(db))
+    return DemoTokens(quest, arena, admin_password=await seed_admin(db), key=key)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -126,6 +134,7 @@ def demo_banner(url: str, tokens: DemoTokens) -> str:
             f"  curl -s {stats} {arena_auth}",
             f"Partner portal: {url}/portal/ (sign in as {DEMO_ADMIN},"
             f" password {tokens.admin_password})",
+            f"Player page (works once, for 10 minutes): {tokens.player_link(url)}",
         ]
     )
 

@@ -468,6 +468,14 @@ def test_serve_demo_prints_a_working_curl_command(tmp_path: Path) -> None:
             )
             assert signed_in.status_code == 303, signed_in.text
             assert "Laurels Demo Arena" in client.get(url + "/portal/").text
+            # The player page, through the printed link (once).
+            page_link = re.search(r"Player page \(works once, for 10 minutes\): (\S+)", output)
+            assert page_link, output
+            with httpx.Client(timeout=10) as player:
+                entered = player.get(page_link.group(1))
+                assert entered.status_code == 303, entered.text
+                titles = player.get(url + entered.headers["location"])
+                assert "Laurels Demo Quest" in titles.text
 
         # SIGTERM stops it (uvicorn shuts down, then re-raises the signal).
         os.killpg(process.pid, signal.SIGTERM)

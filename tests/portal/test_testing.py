@@ -4,6 +4,7 @@ refuses), and the live counts, over real HTTP and real forms."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import httpx
@@ -151,6 +152,14 @@ async def test_a_minted_player_token_works_on_the_player_api(portal: Portal) -> 
     await _unlock(portal, token, XUID, "2")
     assert (await _unlocked(portal, token, XUID))["2"][0] == "Achieved"
     assert "player token minted" in await _actions(portal)
+    # The player page link beside it opens the test player's page, once.
+    link = re.search(r'<input id="minted-link" type="url" readonly value="([^"]+)">', shown.text)
+    assert link, shown.text
+    async with httpx.AsyncClient() as player:
+        entered = await player.get(html.unescape(link.group(1)))
+        assert entered.status_code == 303
+        assert entered.headers["location"] == f"/play/{XUID}/"
+        assert (await player.get(html.unescape(link.group(1)))).status_code == 401
     # Shown once: the page afterwards has no token.
     assert token not in (await editor.get(PAGE)).text
     unknown = await Portal.post(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.errors import LaurelsError, ResetRefused
+from laurels.player import link_url, mint_link
 from laurels.portal import accounts
 from laurels.portal import testing as service
 from laurels.portal.web import (
@@ -180,7 +181,8 @@ class _FieldProblem(Exception):
 
 @router.post("/testing/token", include_in_schema=False)
 async def player_token(request: Request, session: Editor) -> Response:
-    """A player token for a test account and a title, shown this once."""
+    """A player token for a test account and a title, and a link to its player
+    page (single-use, for 10 minutes), shown this once."""
     sandbox, xuid = await _account_of(request, "token_xuid")
     form = await read_form(request)
     raw_title, raw_hours = str(form.get("token_title", "")), str(form.get("hours", "24"))
@@ -218,8 +220,13 @@ async def player_token(request: Request, session: Editor) -> Response:
         )
 
     await rt.db.run_write(note)
+    base = rt.settings.public_url or str(request.base_url)
+    page_link = link_url(
+        base, mint_link(key, xuid=account.xuid, title_id=title.title_id, sandbox=sandbox)
+    )
     minted = {
         "token": token,
+        "link": page_link,
         "name": account.name,
         "xuid": account.xuid,
         "title": f"{title.name} ({title.title_id})",
