@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, WebSocketRoute, expect
 
@@ -24,7 +25,9 @@ from laurels.player.messages import ENGLISH, FRENCH
 from tests.browser.helpers import Served, Watch, assert_accessible, tab_to
 from tests.browser.player_helpers import (
     BY_ID,
+    HEADERS,
     OTHER_XUID,
+    SANDBOX,
     SECRET,
     SECRET_ID,
     SECRET_TEXT,
@@ -40,6 +43,14 @@ from tests.browser.player_helpers import (
     publish_title,
     toasts_shown,
     unlock,
+)
+from tests.helpers.service import (
+    OTHER_SCID,
+    OTHER_TITLE_ID,
+    publish_config,
+    title_config,
+    token_for,
+    update_body,
 )
 from tests.helpers.waiting import eventually
 
@@ -316,3 +327,31 @@ async def test_the_page_by_keyboard(title: Served, page: Page) -> None:
     await expect(achievement(page, BY_ID["1"].name)).to_have_count(0)
     await expect(achievement(page, BY_ID["4"].name)).to_have_count(1)
     await assert_accessible(page)
+
+
+async def test_the_titles_page_shows_an_unlock_in_any_of_the_players_games(
+    title: Served, page: Page, loaded: Loaded
+) -> None:
+    """The session follows every game of the player in the sandbox: an unlock in a
+    game other than the link's shows its toast on the titles page too."""
+    other = title_config(2, title_id=OTHER_TITLE_ID, scid=OTHER_SCID)
+    await publish_config(title.db, other, sandbox=SANDBOX)
+    await unlock(title, "1")
+    token = await token_for(title.db, xuid=XUID, title_id=OTHER_TITLE_ID, sandbox=SANDBOX)
+    body = update_body([("1", 50)], xuid=XUID, scid=OTHER_SCID, title_id=OTHER_TITLE_ID)
+    url = f"/users/xuid({XUID})/achievements/{OTHER_SCID}/update"
+    headers = {**HEADERS, "Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=title.url, timeout=10) as client:
+
+        async def played() -> bool:  # once the service has seen the new publish
+            return (await client.post(url, json=body, headers=headers)).status_code == 200
+
+        await eventually(played, 10, what="the second game published")
+        await enter(page, title)
+        await log_toasts(page)
+        await subscribed(loaded, 4)  # two games: notifications and progress of each
+        body = update_body([("2", 100)], xuid=XUID, scid=OTHER_SCID, title_id=OTHER_TITLE_ID)
+        assert (await client.post(url, json=body, headers=headers)).status_code == 200
+    await expect(toasts(page)).to_have_count(1)
+    await expect(toasts(page)).to_contain_text("Achievement 2")
+    assert named(await toasts_shown(page), "Achievement 2") == 1
