@@ -13,7 +13,6 @@ would not show that player. A refusal is an HTML page (`PlayerPageError`).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -22,7 +21,7 @@ from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 from starlette.staticfiles import StaticFiles
 
 from laurels.activity.service import ActivityReader, PageQuery
@@ -42,6 +41,8 @@ from laurels.progress.service import list_query
 from laurels.settings import Settings
 from laurels.titles import Catalog, PublishedTitle
 from laurels.web.auth import PLAYER_COOKIE, runtime
+from laurels.web.pages import SECURITY_HEADERS, content_version, environment
+from laurels.web.pages import secure_cookies as is_secure
 from laurels.web.rendering import render_context
 from laurels.wire.context import RenderContext
 from laurels.wire.identifiers import parse_xuid
@@ -53,16 +54,6 @@ if TYPE_CHECKING:
 STATIC = Path(__file__).parent / "static"
 FEED_ITEMS = 20
 HISTORY_PAGE = 100
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
 
 
 class AchievementList(Protocol):
@@ -114,8 +105,7 @@ class PlayerPageError(Exception):
 
 @cache
 def _static_version(name: str) -> str:
-    path = STATIC / name
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.exists() else "0"
+    return content_version(STATIC / name)
 
 
 def static_url(name: str) -> str:
@@ -125,13 +115,7 @@ def static_url(name: str) -> str:
 
 @cache
 def templates() -> Environment:
-    env = Environment(
-        loader=PackageLoader("laurels.player", "templates"),
-        autoescape=select_autoescape(default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = environment("laurels.player")
     env.globals.update(static=static_url)
     env.filters["when"] = views.shown_time
     return env
@@ -163,8 +147,7 @@ def _body(xuid: str, titles: Sequence[PublishedTitle], fragment: str | None) -> 
 
 
 def secure_cookies(request: Request) -> bool:
-    mode = player_runtime(request).settings.portal_secure_cookies
-    return mode == "always" or (mode == "auto" and request.url.scheme == "https")
+    return is_secure(player_runtime(request).settings, request)
 
 
 def session_of(request: Request, xuid: str) -> Principal:

@@ -10,7 +10,6 @@ page (GET) or refused (any other method); a role too low is a 403 page.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from urllib.parse import quote, unquote, urlsplit
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import FormData
 
@@ -33,6 +32,8 @@ from laurels.settings import Settings
 from laurels.titles import Catalog
 from laurels.web.auth import runtime
 from laurels.web.errors import validation_error
+from laurels.web.pages import SECURITY_HEADERS, content_version, environment
+from laurels.web.pages import secure_cookies as is_secure
 from laurels.wire.times import now_micros
 
 COOKIE = "laurels_portal"
@@ -45,16 +46,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Uploads (icons, configuration files) and forms: bounded.
 MAX_FORM_FIELDS = 5000
 MAX_PART_BYTES = 2 * 1024 * 1024
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
 
 
 class PortalRuntime(Protocol):
@@ -94,7 +85,7 @@ class SignInRequired(Exception):
 
 @cache
 def _static_version(name: str) -> str:
-    return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
+    return content_version(STATIC / name)
 
 
 def static_url(name: str) -> str:
@@ -110,13 +101,7 @@ def _when(micros: int | None) -> str:
 
 @cache
 def templates() -> Environment:
-    env = Environment(
-        loader=PackageLoader("laurels.portal", "templates"),
-        autoescape=select_autoescape(default=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = environment("laurels.portal")
     env.globals.update(static=static_url, ROLES=ROLES)
     env.filters["when"] = _when
     return env
@@ -154,8 +139,7 @@ def redirect(request: Request, to: str, *, flash: str | None = None) -> Redirect
 
 
 def secure_cookies(request: Request) -> bool:
-    mode = portal_runtime(request).settings.portal_secure_cookies
-    return mode == "always" or (mode == "auto" and request.url.scheme == "https")
+    return is_secure(portal_runtime(request).settings, request)
 
 
 def set_cookie(

@@ -17,7 +17,6 @@ from laurels.player import link_url, mint_link
 from laurels.portal import accounts
 from laurels.portal import testing as service
 from laurels.portal.web import (
-    SECURITY_HEADERS,
     Editor,
     PageError,
     Publisher,
@@ -30,6 +29,7 @@ from laurels.portal.web import (
 )
 from laurels.progress.service import refuse_retail
 from laurels.titles import service as titles
+from laurels.web.pages import SECURITY_HEADERS
 from laurels.wire.times import now_micros
 
 router = APIRouter()

@@ -40,7 +40,6 @@ from laurels.portal.drafts import (
     tie,
 )
 from laurels.portal.web import (
-    SECURITY_HEADERS,
     Editor,
     PageError,
     Viewer,
@@ -53,6 +52,7 @@ from laurels.portal.web import (
 from laurels.titles import SECRET_NAME
 from laurels.titles import service as titles
 from laurels.titles.service import Draft, StaleDraft
+from laurels.web.pages import SECURITY_HEADERS
 from laurels.wire.times import now_micros
 
 router = APIRouter()
