@@ -1,5 +1,7 @@
 """Browser tests: Debian's `chromium` (never a downloaded browser) driven by Playwright
-against a running service on 127.0.0.1, on SQLite and PostgreSQL.
+against a running service on 127.0.0.1, on SQLite: they test pages, not databases
+(what every page reads and writes is tested on both databases over HTTP, in
+tests/portal and tests/player), and they are the suite's slowest.
 
 Every page a test opens is watched: a request to any other host than the service's
 fails the test (and is aborted, so nothing leaves the machine), and so does a page
@@ -18,6 +20,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from laurels.db import Database
 from laurels.settings import Settings
 from tests.browser.helpers import ADMIN, Served, Watch, sign_in
+from tests.helpers.databases import sqlite_copy
 from tests.helpers.portal import add_person
 from tests.helpers.service import running_service
 
@@ -34,6 +37,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def database_url(sqlite_template: Path, tmp_path: Path) -> str:
+    return sqlite_copy(sqlite_template, tmp_path)
 
 
 @pytest.fixture

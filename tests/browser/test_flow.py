@@ -161,7 +161,8 @@ async def test_a_studio_ships_an_achievement(
         await expect(look).to_contain_text("Hidden Grove")
         image = look.locator("img")  # decorative: alt=""
         await expect(image).to_have_count(1)
-        width = await image.evaluate("img => img.complete ? img.naturalWidth : 0")
+        # decode() waits for the image (and fails for a broken one): loaded, then sized.
+        width = await image.evaluate("img => img.decode().then(() => img.naturalWidth, () => 0)")
         assert width > 0, "the preview's icon did not load"
     await expect(locked).to_contain_text("Somewhere, water.")
     await expect(unlocked).to_contain_text("You found the grove.")

@@ -67,3 +67,10 @@ async def opened(url: str, *, pool_size: int) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
+
+
+def sqlite_copy(template: Path, folder: Path) -> str:
+    """A fresh, migrated SQLite database in `folder`, copied from `template`."""
+    path = folder / "laurels.db"
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"

@@ -26,6 +26,7 @@ from playwright.async_api import (
 
 from laurels.realtime.browser import PLAYER_COOKIE
 from tests.helpers import SCID, TITLE_ID, XUID, Api
+from tests.helpers.databases import sqlite_copy
 from tests.helpers.waiting import eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -93,6 +94,12 @@ class Stand:
         else:
             kind = "text/javascript" if path.endswith(".js") else "text/css"
             await route.fulfill(body=(STATIC / path).read_text(), content_type=kind)
+
+
+@pytest.fixture
+def database_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """The script is what is tested here, not the database: SQLite only."""
+    return sqlite_copy(sqlite_template, tmp_path)
 
 
 @pytest.fixture
