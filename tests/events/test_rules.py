@@ -204,7 +204,9 @@ def test_server_events_need_a_server_credential() -> None:
     ("time", "recorded"),
     [
         (None, NOW),
-        ("2027-01-15T08:00:00Z", 1_800_000_000_000_000),  # far future: now
+        ("2027-01-15T08:00:00Z", NOW),  # exactly now: kept
+        ("2027-01-16T08:00:00Z", NOW),  # a day ahead, beyond the skew: recorded as now
+        ("2026-11-01T08:00:00Z", NOW),  # older than the 30-day window: recorded as now
     ],
 )
 def test_event_time_is_honoured_as_time_achieved(time: str | None, recorded: int) -> None:
