@@ -26,10 +26,11 @@ from laurels.settings import Settings
 from laurels.titles import routes as title_routes
 from laurels.web.docs import mount_docs
 from laurels.web.errors import error_responses, install_error_handlers
+from laurels.web.hot import ServiceApp
 from laurels.web.openapi import publish
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> ServiceApp:
     """The service. Settings default to the environment (`Settings.from_env()`)."""
     settings = settings or Settings.from_env()
 
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.runtime.close()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="Laurels",
         version=__version__,
         lifespan=lifespan,
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    for route in progress_routes.HOT_ROUTES:
+        app.add_hot_route(route)
     app.include_router(progress_routes.router)
     app.include_router(title_routes.router)
     app.include_router(auth_routes.router)

@@ -26,6 +26,8 @@ CONTRACT_VERSIONS = {"2"}
 PLAYER_COOKIE = "laurels_play"
 # What every authorized route may answer besides its own errors (`authorize`).
 AUTHORIZED = (400, 401, 403, 429, 503)
+# The headers `check_caller` reads.
+CALLER_HEADERS = ("authorization", "x-xbl-contract-version")
 
 
 def authorized_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -107,25 +109,39 @@ class Caller:
     xuid: str
 
 
-async def authorize(request: Request, xuid: XuidPath) -> Caller:
-    """The caller, after the token, the contract version and the rate limit: 401
-    before 400 before 429 (LaurelsError subclasses, answered by web.errors).
+async def check_caller(
+    gate: Gate, *, authorization: str | None, contract_version: str | None, xuid: str
+) -> tuple[Principal, str]:
+    """Who the request's token speaks for and the canonical XUID of its path, after
+    the token, the contract version and the rate limit: 401 before 400 before 429
+    (LaurelsError subclasses, answered by web.errors).
 
     The request is counted in the caller's own bucket (`ratelimit.bucket_for`: the
     token's player, or a server's title), never the path's player: a request that is
     then refused with 403 costs its caller, not the player it named."""
-    rt = gate(request)
-    principal = rt.verifier.verify(parse_authorization(request.headers.get("authorization")))
+    principal = gate.verifier.verify(parse_authorization(authorization))
     if principal.kind == "delivery":  # player and server tokens pay nothing here
-        rt.revocations.check(principal)
-    version = request.headers.get("x-xbl-contract-version", "2").strip()
+        gate.revocations.check(principal)
+    version = "2" if contract_version is None else contract_version.strip()
     if version not in CONTRACT_VERSIONS:
         raise BadRequest(f"x-xbl-contract-version {version[:20]!r} is not supported; use 2")
     try:
         player = parse_xuid(xuid)
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    await rt.rate_limiter.check(principal)
+    await gate.rate_limiter.check(principal)
+    return principal, player
+
+
+async def authorize(request: Request, xuid: XuidPath) -> Caller:
+    """The caller of a route (`check_caller` on the request's headers and path)."""
+    headers = request.headers
+    principal, player = await check_caller(
+        gate(request),
+        authorization=headers.get("authorization"),
+        contract_version=headers.get("x-xbl-contract-version"),
+        xuid=xuid,
+    )
     return Caller(runtime(request), principal, player)
 
 

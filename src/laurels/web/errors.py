@@ -8,12 +8,12 @@ the framework (404, 405 with Allow) with the same body; anything unexpected with
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -70,29 +70,46 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def error_body(status: int, code: int, description: str) -> JSONResponse:
+def _json(content: dict[str, Any]) -> bytes:
+    """`content` as JSONResponse renders it (compact, UTF-8)."""
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error_bytes(code: int, description: str) -> bytes:
+    """The service's JSON error body (spec/wire.md)."""
+    return _json({"code": code, "source": "achievements", "description": description})
+
+
+def error_body(status: int, code: int, description: str) -> Response:
     """The service's JSON error body (spec/wire.md), with `status`."""
-    return JSONResponse(
-        {"code": code, "source": "achievements", "description": description}, status_code=status
-    )
+    return Response(error_bytes(code, description), status, media_type="application/json")
+
+
+UNEXPECTED = error_bytes(5000, "the service failed; the request may not have been applied")
+
+
+def refusal(exc: LaurelsError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """How `exc` is answered: its status, its headers besides Content-Type (JSON) and
+    its body. A 429 has the rate-limit body and Retry-After."""
+    if isinstance(exc, RateLimited):
+        info = exc.info
+        body = {
+            "version": 1,
+            "currentRequests": info.current_requests,
+            "maxRequests": info.max_requests,
+            "periodInSeconds": info.period_seconds,
+            "limitType": "rate",
+        }
+        return 429, [(b"retry-after", str(info.retry_after).encode())], _json(body)
+    return exc.status, [], error_bytes(exc.code, exc.description)
 
 
 async def _laurels_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, LaurelsError)
-    if isinstance(exc, RateLimited):
-        info = exc.info
-        return JSONResponse(
-            {
-                "version": 1,
-                "currentRequests": info.current_requests,
-                "maxRequests": info.max_requests,
-                "periodInSeconds": info.period_seconds,
-                "limitType": "rate",
-            },
-            status_code=429,
-            headers={"Retry-After": str(info.retry_after)},
-        )
-    return error_body(exc.status, exc.code, exc.description)
+    status, headers, body = refusal(exc)
+    response = Response(body, status, media_type="application/json")
+    response.raw_headers.extend(headers)
+    return response
 
 
 async def validation_error(_: Request, exc: Exception) -> Response:
@@ -129,7 +146,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(_: Request, exc: Exception) -> Response:
     log.error("unexpected error", exc_info=exc)
-    return error_body(500, 5000, "the service failed; the request may not have been applied")
+    return Response(UNEXPECTED, 500, media_type="application/json")
 
 
 def install_error_handlers(app: FastAPI) -> None:
