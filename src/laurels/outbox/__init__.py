@@ -2,7 +2,7 @@
 
 The update transaction writes one row per accepted update and one per unlock
 (`writing`); after commit the real-time relay follows the rows in commit order
-(`read_after`, `read_player`, woken by `listen` and the writer) and the webhooks
+(`OutboxTail`, `read_player`, woken by `listen` and the writer) and the webhooks
 take the unlocks once each (`hand_over_unlocks`); old rows are pruned (`prune`).
 This module is the outbox's face: other features import from here only.
 """
@@ -20,6 +20,7 @@ from laurels.outbox.reading import (
     read_player,
 )
 from laurels.outbox.tables import PROGRESS_CHANGED, UNLOCKED
+from laurels.outbox.tail import OutboxTail, outbox_tail
 from laurels.outbox.wakeup import CHANNEL, listen
 from laurels.outbox.writing import (
     AchievementProgress,
@@ -38,6 +39,7 @@ __all__ = [
     "AchievementProgress",
     "Key",
     "OutboxEntry",
+    "OutboxTail",
     "Player",
     "bulk_insert_statement",
     "format_key",
@@ -46,6 +48,7 @@ __all__ = [
     "head",
     "insert_statement",
     "listen",
+    "outbox_tail",
     "parse_key",
     "progress_changed",
     "prune",

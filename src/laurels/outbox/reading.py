@@ -9,10 +9,24 @@ writer at a time and txid 0: ids are commit order.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, delete, literal, or_, select, text, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.outbox.tables import PROGRESS_CHANGED, UNLOCKED, outbox
@@ -31,7 +45,8 @@ _COLUMNS = (
     outbox.c.payload,
     outbox.c.created_at,
 )
-_PG_XMIN = text("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+PG_XMIN_SQL = "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"
+_PG_XMIN = text(PG_XMIN_SQL.removeprefix("SELECT "))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,18 +101,11 @@ def _is_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def _entry(row: Any) -> OutboxEntry:
+def entry(row: Sequence[Any]) -> OutboxEntry:
+    """The entry of a row of `_COLUMNS` (a SQLAlchemy row or a driver's)."""
+    txid, id_, kind, sandbox, xuid, scid, title_id, achievement, payload, created_at = row
     return OutboxEntry(
-        txid=row.txid,
-        id=row.id,
-        kind=row.event_type,
-        sandbox=row.sandbox,
-        xuid=row.xuid,
-        scid=row.scid,
-        title_id=row.title_id,
-        achievement_id=row.achievement_id,
-        payload=json.loads(row.payload),
-        created_at=row.created_at,
+        txid, id_, kind, sandbox, xuid, scid, title_id, achievement, json.loads(payload), created_at
     )
 
 
@@ -126,25 +134,50 @@ def _settled(query: Any, xmin: int | None) -> Any:
 async def head(conn: AsyncConnection) -> Key:
     """The key of the newest settled entry (START when there is none)."""
     xmin = await _xmin(conn)
-    query = select(outbox.c.txid, outbox.c.id).order_by(outbox.c.txid.desc(), outbox.c.id.desc())
+    newest = [outbox.c.id.desc()]
+    if xmin is not None:  # PostgreSQL; on SQLite txid is always 0 and ids are the order
+        newest.insert(0, outbox.c.txid.desc())
+    query = select(outbox.c.txid, outbox.c.id).order_by(*newest)
     row = (await conn.execute(_settled(query, xmin).limit(1))).first()
     return START if row is None else (int(row[0]), int(row[1]))
+
+
+@cache
+def after_query(dialect: str) -> Select[Any]:
+    """Settled entries after a key, oldest first, at most `limit`: bound `txid`,
+    `id`, `limit` and, on PostgreSQL, `xmin` (see the module's docstring).
+
+    On SQLite txid is always 0 and ids are commit order: the query follows the
+    primary key (a row-value comparison there would scan the whole outbox)."""
+    if dialect == "sqlite":
+        where: Any = outbox.c.id > bindparam("id", type_=BigInteger)
+        order: tuple[Any, ...] = (outbox.c.id,)
+    else:
+        after = tuple_(bindparam("txid", type_=BigInteger), bindparam("id", type_=BigInteger))
+        where = and_(_order > after, outbox.c.txid < bindparam("xmin", type_=BigInteger))
+        order = (outbox.c.txid, outbox.c.id)
+    limit = bindparam("limit", type_=Integer)
+    return select(*_COLUMNS).where(where).order_by(*order).limit(limit)
+
+
+def after_params(after: Key, limit: int, xmin: int | None) -> dict[str, int]:
+    """The parameters of `after_query`."""
+    params = {"txid": after[0], "id": after[1], "limit": limit}
+    if xmin is not None:
+        params["xmin"] = xmin
+    return params
 
 
 async def read_after(
     conn: AsyncConnection, after: Key, *, limit: int
 ) -> tuple[list[OutboxEntry], int]:
     """Settled entries after `after`, oldest first, and the xmin they were read at
-    (0 on SQLite, where every committed row is settled)."""
+    (0 on SQLite, where every committed row is settled). The relay reads through
+    `OutboxTail`, the same query on a driver connection."""
     xmin = await _xmin(conn)
-    query = (
-        select(*_COLUMNS)
-        .where(_order > _key(after))
-        .order_by(outbox.c.txid, outbox.c.id)
-        .limit(limit)
-    )
-    rows = (await conn.execute(_settled(query, xmin))).all()
-    return [_entry(row) for row in rows], xmin or 0
+    query = after_query(conn.dialect.name)
+    rows = (await conn.execute(query, after_params(after, limit, xmin))).all()
+    return [entry(row) for row in rows], xmin or 0
 
 
 async def read_player(
@@ -175,7 +208,7 @@ async def read_player(
     if title_id is not None:
         where.append(outbox.c.title_id == title_id)
     query = select(*_COLUMNS).where(*where).order_by(outbox.c.txid, outbox.c.id).limit(limit)
-    return [_entry(row) for row in (await conn.execute(query)).all()]
+    return [entry(row) for row in (await conn.execute(query)).all()]
 
 
 async def prune(

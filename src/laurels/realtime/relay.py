@@ -99,6 +99,7 @@ class OutboxRelay:
             UNLOCKED: unlock_retention_seconds,
         }
         self._on_relayed = on_relayed
+        self._tail = outbox.outbox_tail(db)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._notified_txid = 0
@@ -120,6 +121,7 @@ class OutboxRelay:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._tail.close()
 
     def wake(self, *_: Any) -> None:
         """Read the outbox soon (after a commit, or a notification)."""
@@ -127,8 +129,9 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            if not self._wake.is_set():  # under load it is: no timer to arm
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
             self._wake.clear()
             try:
                 await self._drain()
@@ -140,8 +143,7 @@ class OutboxRelay:
 
     async def _drain(self) -> None:
         while True:
-            async with self._db.read() as conn:
-                events, xmin = await outbox.read_after(conn, self.cursor, limit=READ_LIMIT)
+            events, xmin = await self._tail.read_after(self.cursor, limit=READ_LIMIT)
             if events:
                 await self.publish(events)
                 self.cursor = events[-1].key
