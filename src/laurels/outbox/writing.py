@@ -41,8 +41,8 @@ class AchievementProgress(NamedTuple):
     current: dict[str, int] | None = None
 
 
-def _payload(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"))
+# One encoder for every row (json.dumps with options builds a new one per call).
+_payload = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _identity(player: Player, achievement_id: str) -> dict[str, Any]:

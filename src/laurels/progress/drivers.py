@@ -17,16 +17,13 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import make_url
 
-from laurels.db import SQLITE_BUSY_TIMEOUT_MS, Database
+from laurels.db import SQLITE_BUSY_TIMEOUT_MS, Compiled, Database, WriteTurn, driver_sql
 from laurels.errors import Unavailable
 from laurels.progress.batch import Request, batch_plan
 from laurels.progress.plan import Applied, Plan, Step
@@ -43,32 +40,14 @@ ATTEMPTS = 5
 TRANSIENT_SQLSTATES = {"40001", "40P01"}
 
 
-@dataclass(frozen=True)
-class Compiled:
-    sql: str
-    names: tuple[str, ...]
-    # PostgreSQL: the statement takes one array per parameter (all rows at once).
-    arrays: bool = False
-
-    def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(params[name] for name in self.names)
-
-
 @cache
 def compiled(dialect: str) -> dict[str, Compiled]:
     """Every statement of the plan as SQL for the driver; on PostgreSQL most take
     arrays, a whole round of a batch in one statement (`bulk_statements`)."""
-    target: Any = (
-        sqlite.dialect(paramstyle="qmark") if dialect == "sqlite" else pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
-    )
-    result: dict[str, Compiled] = {}
-    for name, statement in statements(dialect).items():
-        done: Any = statement.compile(dialect=target)  # a SQLCompiler
-        result[name] = Compiled(done.string, tuple(done.positiontup or ()))
+    result = {name: driver_sql(plain, dialect) for name, plain in statements(dialect).items()}
     if dialect == "postgresql":
         for name, statement in bulk_statements().items():
-            done = statement.compile(dialect=target)
-            result[name] = Compiled(done.string, tuple(done.positiontup or ()), arrays=True)
+            result[name] = driver_sql(statement, dialect, arrays=True)
         result[PLAYER_CLAIM] = Compiled(PG_PLAYER_CLAIM, PG_PLAYER_CLAIM_PARAMS, arrays=True)
     return result
 
@@ -80,11 +59,21 @@ class BatchStore(Protocol):
     async def close(self) -> None: ...
 
 
-class SqliteBatchStore:
-    """One sqlite3 connection, used only from its own thread."""
+@runtime_checkable
+class BlockingBatchStore(BatchStore, Protocol):
+    """A store whose transactions block a thread (SQLite): the group-commit writer
+    runs them in a thread of its own, batch after batch, without the event loop."""
 
-    def __init__(self, path: str) -> None:
+    def apply_blocking(self, requests: Sequence[Request], *, now_us: int) -> Applied: ...
+
+
+class SqliteBatchStore:
+    """One sqlite3 connection, used from one thread at a time: the group-commit
+    writer's own (`apply_blocking`), or this store's (`apply`)."""
+
+    def __init__(self, path: str, turn: WriteTurn) -> None:
         self._path = path
+        self._turn = turn  # the process's turn to write (`Database.write_turn`)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="laurels-sqlite-writer")
         self._conn: sqlite3.Connection | None = None
         self._statements = compiled("sqlite")
@@ -92,6 +81,23 @@ class SqliteBatchStore:
     async def apply(self, requests: Sequence[Request], *, now_us: int) -> Applied:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._apply, requests, now_us)
+
+    def _apply(self, requests: Sequence[Request], now_us: int) -> Applied:
+        return self.apply_blocking(requests, now_us=now_us)
+
+    def apply_blocking(self, requests: Sequence[Request], *, now_us: int) -> Applied:
+        """`apply`, in the calling thread: it waits for the process's turn to write,
+        for other processes' locks (the busy timeout) and for the disk."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self._turn.held():
+                    return self._transaction(batch_plan(requests, now_us=now_us))
+            except sqlite3.OperationalError as exc:
+                if attempt == ATTEMPTS or "locked" not in str(exc):
+                    raise Unavailable("the database is unavailable; try again") from exc
+                log.warning("SQLite busy, retrying: %s", exc)
+                time.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -101,17 +107,6 @@ class SqliteBatchStore:
             conn.execute("PRAGMA synchronous=FULL")
             self._conn = conn
         return self._conn
-
-    def _apply(self, requests: Sequence[Request], now_us: int) -> Applied:
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return self._transaction(batch_plan(requests, now_us=now_us))
-            except sqlite3.OperationalError as exc:
-                if attempt == ATTEMPTS or "locked" not in str(exc):
-                    raise Unavailable("the database is unavailable; try again") from exc
-                log.warning("SQLite busy, retrying: %s", exc)
-                time.sleep(0.01 * attempt)
-        raise AssertionError("unreachable")
 
     def _transaction(self, plan: Plan) -> Applied:
         conn = self._connection()
@@ -132,12 +127,15 @@ class SqliteBatchStore:
 
     def _run(self, conn: sqlite3.Connection, step: Step) -> list[tuple[Any, ...]]:
         statement = self._statements[step.statement]
-        if not step.returns:
-            conn.executemany(statement.sql, [statement.args(p) for p in step.params])
-            return []
         rows: list[tuple[Any, ...]] = []
-        for params in step.params:
-            rows += conn.execute(statement.sql, statement.args(params)).fetchall()
+        if not statement.rows_sql:  # not one INSERT ... VALUES: one execution per row
+            for params in step.params:
+                rows += conn.execute(statement.sql, statement.args(params)).fetchall()
+            return rows
+        for start in range(0, len(step.params), statement.max_rows):
+            chunk = step.params[start : start + statement.max_rows]
+            args = [value for params in chunk for value in statement.args(params)]
+            rows += conn.execute(statement.rows_sql(len(chunk)), args).fetchall()
         return rows
 
     async def close(self) -> None:
@@ -203,5 +201,5 @@ class PostgresBatchStore:
 def batch_store(db: Database) -> BatchStore:
     if db.is_sqlite:
         path = make_url(db.async_url).database
-        return SqliteBatchStore(str(Path(path or "")))
+        return SqliteBatchStore(str(Path(path or "")), db.write_turn)
     return PostgresBatchStore(db)
