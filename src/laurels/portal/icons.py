@@ -12,8 +12,12 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow is imported by the first upload or greyed icon, not by every worker.
 
 MAX_BYTES = 1024 * 1024
 MIN_SIDE, MAX_SIDE = 64, 1024
@@ -29,6 +33,8 @@ class IconRefused(ValueError):
 
 
 def _opened(data: bytes) -> Image.Image:
+    from PIL import Image, UnidentifiedImageError
+
     if len(data) > MAX_BYTES:
         raise IconRefused(f"the file is {len(data):,} bytes; an icon is at most 1 MiB")
     try:
@@ -57,6 +63,8 @@ def reencode(data: bytes) -> bytes:
     """The uploaded PNG or JPEG as a new PNG of its pixels only (RGBA). Raises
     IconRefused when it is not one, too large, or not a square of 64..1024 pixels;
     the size is checked before the pixels are decoded."""
+    from PIL import Image, ImageOps
+
     image = _opened(data)
     _check_size(image)
     try:
@@ -72,6 +80,8 @@ def reencode(data: bytes) -> bytes:
 
 def greyed(png: bytes) -> bytes:
     """A stored icon as a locked achievement shows it: grey and faded."""
+    from PIL import Image, ImageOps
+
     image = Image.open(io.BytesIO(png)).convert("RGBA")
     grey = ImageOps.grayscale(image).convert("RGBA")
     alpha = image.getchannel("A").point(lambda a: a * 45 // 100)

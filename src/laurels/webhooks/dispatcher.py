@@ -14,8 +14,8 @@ import contextlib
 import logging
 import random as randomness
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.db import Database
@@ -25,14 +25,23 @@ from laurels.webhooks import queue, service
 from laurels.webhooks.addresses import Resolver, resolve_host
 from laurels.webhooks.policy import RetryPolicy
 from laurels.webhooks.queue import Due, Outcome
-from laurels.webhooks.sender import make_client, send
 from laurels.webhooks.views import FAILED
 from laurels.wire.times import now_micros
+
+if TYPE_CHECKING:
+    import httpx
+
+# The sender (and httpx with it, about 6 MB in every worker) is imported with the
+# first delivery attempt: most processes never send one.
 
 log = logging.getLogger(__name__)
 # A lease outlives the longest attempt (bounded by the timeout) by this much.
 LEASE_MARGIN_SECONDS = 30.0
 CLOSE_SECONDS = 5.0
+# Rounds begin at most this often: under load nearly every group commit unlocks
+# something and wakes the dispatcher, and a round per commit (two reads and a write
+# transaction) took the database from the updates. A lone unlock is claimed at once.
+ROUND_SECONDS = 0.05
 # Claim rounds per wake-up, so that a backlog does not starve the sending.
 CLAIM_ROUNDS = 10
 Work = Callable[[AsyncConnection], Awaitable[str | None]]
@@ -141,7 +150,13 @@ class WebhookDispatcher:
             self._client = None
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        began = -ROUND_SECONDS
         while not self._stopping.is_set():
+            wait = began + ROUND_SECONDS - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            began = loop.time()
             try:
                 if await self._claim():
                     self.wake()  # a backlog: claim more right after this round
@@ -193,6 +208,8 @@ class WebhookDispatcher:
         if self._stopping.is_set():  # taken just as close() began
             await self._write(lambda conn: queue.release(conn, due=due, now_us=self._clock()))
             return
+        from laurels.webhooks.sender import make_client, send
+
         if self._client is None:
             self._client = make_client(
                 timeout_seconds=self._timeout, max_connections=self._max_in_flight
