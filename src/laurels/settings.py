@@ -43,9 +43,12 @@ class Settings:
     rate_burst_seconds: int = 15
     rate_sustained_requests: int = 300
     rate_sustained_seconds: int = 300
-    # A game-server credential's limits, per title and sandbox, over the same windows.
-    rate_server_burst_requests: int = 10_000
-    rate_server_sustained_requests: int = 30_000
+    # A game-server credential's limits, per title and sandbox, over the same windows:
+    # 10,000 a second in bursts, 5,000 sustained. It writes for every player of its
+    # title, so it needs what a whole title's servers send (one process answers a few
+    # thousand a second); the limit stops a runaway server, not a busy title.
+    rate_server_burst_requests: int = 150_000
+    rate_server_sustained_requests: int = 1_500_000
     # Callers whose counters one process keeps in memory (the least recent are dropped).
     rate_memory_max_keys: int = 100_000
     # Offline deliveries: how old a `timeAchieved` may be before it is recorded as now.

@@ -42,9 +42,10 @@ def test_windows_from_settings_are_configurable() -> None:
     assert windows_from_settings(settings) == (Window(5, 2), Window(50, 60))
 
 
-def test_server_limits_default_to_ten_thousand_per_burst_over_the_same_windows() -> None:
+def test_server_limits_default_to_a_busy_title_s_servers_over_the_same_windows() -> None:
+    """10,000 a second in bursts and 5,000 sustained: above what one process answers."""
     assert limits_from_settings(Settings()) == Limits(
-        player=DEFAULT, server=(Window(10_000, 15), Window(30_000, 300))
+        player=DEFAULT, server=(Window(150_000, 15), Window(1_500_000, 300))
     )
 
 
