@@ -109,17 +109,6 @@ def player_xuids(count: int, rng: random.Random, exclude: set[str] | None = None
     return found
 
 
-def create_schema(url: str) -> None:
-    async def work() -> None:
-        db = Database(url, pool_size=2)
-        try:
-            await upgrade(db)
-        finally:
-            await db.dispose()
-
-    asyncio.run(work())
-
-
 def seed(url: str, *, achievements: int, xuids: list[str]) -> Seeded:
     """Create the schema, import and publish the title to DEV.1, and mint a player
     token for each XUID."""

@@ -1,11 +1,12 @@
-"""Benchmark of the update path: `laurels serve` against a bare FastAPI baseline.
+"""Benchmark of the update path: `laurels serve` alone, in detail (per-worker memory,
+CPU by process, connections per worker) and at scale. Its comparison with the
+yardstick a studio would write is `bench/yardstick.py` (`../shared/perf/compare.py`).
 
 For each database (SQLite file, PostgreSQL database) and worker count, on a fresh
 database seeded with one title of 50 achievements published to DEV.1 and a token for
 each of 2,000 players, a load generator in its own process drives 64 keep-alive
 connections of V2 updates (mostly raises, some repeats that get 304, some unlocks)
-through a warm-up and a measured window, then the same against `bench.baseline_app`
-(one upsert per request, same durability, same worker count). With `--scale`, the
+through a warm-up and a measured window. With `--scale`, the
 service's latency with 10 thousand and with 1 million stored progress rows.
 
     .venv/bin/python -m bench.update_path --db both --workers 1,2
@@ -280,16 +281,12 @@ def serve_command(workers: int) -> list[str]:
     return [sys.executable, "-m", "laurels", "serve", "--port", "0", "--workers", str(workers)]
 
 
-def baseline_command(workers: int) -> list[str]:
-    return [sys.executable, "-m", "bench.baseline_app", "--port", "0", "--workers", str(workers)]
-
-
 def note(message: str) -> None:
     print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
-def run_pair(db: str, workers: int, opts: Options, rng: random.Random) -> list[Measurement]:
-    """The service, then the baseline, each on a fresh database of kind `db`."""
+def run_service(db: str, workers: int, opts: Options, rng: random.Random) -> Measurement:
+    """The service on a fresh database of kind `db`."""
     xuids = stores.player_xuids(opts.players, rng)
     with stores.fresh_database(db, opts.directory) as url:
         note(f"{db}, {workers} worker(s): seeding {opts.players} players")
@@ -297,14 +294,7 @@ def run_pair(db: str, workers: int, opts: Options, rng: random.Random) -> list[M
         stores.checkpoint(url)
         with procs.running("laurels", serve_command(workers), {"LAURELS_DATABASE_URL": url}) as s:
             note(f"laurels serve on {s.url}: driving it")
-            real = measure("laurels", s, seeded, url, workers, opts)
-    with stores.fresh_database(db, opts.directory) as url:
-        stores.create_schema(url)
-        stores.checkpoint(url)
-        with procs.running("baseline", baseline_command(workers), {"BENCH_DATABASE_URL": url}) as s:
-            note(f"baseline on {s.url}: driving it")
-            base = measure("baseline", s, seeded, url, workers, opts)
-    return [real, base]
+            return measure("laurels", s, seeded, url, workers, opts)
 
 
 def run_scale(db: str, rows: int, opts: Options, rng: random.Random) -> Measurement:
@@ -370,22 +360,16 @@ def warnings(m: Measurement) -> list[str]:
     return found
 
 
-def print_pair(real: Measurement, base: Measurement) -> None:
+def print_service(real: Measurement) -> None:
     print(f"{common.heading(real.db, real.workers)} ==")
     print(HEADER)
     print(row(real))
-    print(row(base))
-    print(
-        f"{'real/baseline':<24}req/s x{real.rps / max(base.rps, 1e-9):.2f}, "
-        f"p50 x{real.latency('p50') / max(base.latency('p50'), 1e-9):.2f}, "
-        f"p99 x{real.latency('p99') / max(base.latency('p99'), 1e-9):.2f}"
-    )
     mix = real.load["kinds"]
     print(
         f"{'':<24}mix sent: {mix}; max {real.load['max_requests_per_player']} requests "
         f"per player over {real.load['players']} players"
     )
-    common.print_warnings(warnings(real) + warnings(base))
+    common.print_warnings(warnings(real))
 
 
 def print_scale(db: str, found: Sequence[Measurement]) -> None:
@@ -421,7 +405,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--scale-rows", help="stored rows of the scale check (default 10000,1000000)"
     )
-    parser.add_argument("--no-main", action="store_true", help="skip the service/baseline runs")
+    parser.add_argument("--no-main", action="store_true", help="skip the service runs")
     common.add_run_arguments(
         parser,
         wait_quiet_help="before each run, wait up to this many seconds for other work on the "
@@ -452,9 +436,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts.main:
         for db in opts.dbs:
             for workers in opts.workers:
-                pair = run_pair(db, workers, opts, rng)
-                print_pair(*pair)
-                results.extend(pair)
+                served = run_service(db, workers, opts, rng)
+                print_service(served)
+                results.append(served)
     if opts.scale:
         for db in opts.dbs:
             found = [run_scale(db, rows, opts, rng) for rows in opts.scale_rows]
