@@ -25,6 +25,9 @@ def test_an_insert_of_one_row_becomes_one_of_n_rows() -> None:
     assert f"VALUES {values}, {values}, {values} ON CONFLICT" in three
     assert three.endswith(upsert.sql.split(values, 1)[1])
     assert upsert.max_rows * len(upsert.names) <= 32_766
+    assert upsert.chunks(37) == [32, 4, 1]
+    assert upsert.chunks(600) == [256, 256, 64, 16, 8]
+    assert upsert.chunks(0) == []
     assert compiled("sqlite")[OUTBOX_INSERT].rows_sql is not None
     assert compiled("sqlite")[PLAYER_READ].rows_sql is None  # a SELECT: one per row
 

@@ -107,9 +107,22 @@ class Compiled:
 
     @property
     def max_rows(self) -> int:
-        """How many rows one execution of `rows_sql` takes at most (SQLite binds at
-        most 32,766 parameters to one statement)."""
-        return max(1, min(500, SQLITE_MAX_PARAMETERS // max(1, len(self.names))))
+        """How many rows one execution of `rows_sql` takes at most: a power of two
+        (SQLite binds at most 32,766 parameters to one statement)."""
+        fits = max(1, min(256, SQLITE_MAX_PARAMETERS // max(1, len(self.names))))
+        return 1 << (fits.bit_length() - 1)
+
+    def chunks(self, n: int) -> list[int]:
+        """`n` rows as executions of `rows_sql` of power-of-two sizes, largest first
+        (37: 32, 4, 1): a few sizes of each statement, so the connection's cache of
+        prepared statements holds a few, not one per batch size seen."""
+        sizes = [self.max_rows] * (n // self.max_rows)
+        rest = n % self.max_rows
+        while rest:
+            size = 1 << (rest.bit_length() - 1)
+            sizes.append(size)
+            rest -= size
+        return sizes
 
     @property
     def rows_sql(self) -> Callable[[int], str] | None:

@@ -132,10 +132,12 @@ class SqliteBatchStore:
             for params in step.params:
                 rows += conn.execute(statement.sql, statement.args(params)).fetchall()
             return rows
-        for start in range(0, len(step.params), statement.max_rows):
-            chunk = step.params[start : start + statement.max_rows]
+        start = 0
+        for size in statement.chunks(len(step.params)):
+            chunk = step.params[start : start + size]
+            start += size
             args = [value for params in chunk for value in statement.args(params)]
-            rows += conn.execute(statement.rows_sql(len(chunk)), args).fetchall()
+            rows += conn.execute(statement.rows_sql(size), args).fetchall()
         return rows
 
     async def close(self) -> None:

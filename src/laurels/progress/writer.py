@@ -61,6 +61,7 @@ class GroupCommitWriter:
         self._blocking = store if isinstance(store, BlockingBatchStore) else None
         self._handoff: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._stopped = False  # closing, or the thread has returned: no more requests
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def on_commit(self, listener: CommitListener) -> None:
@@ -83,6 +84,7 @@ class GroupCommitWriter:
     async def close(self) -> None:
         """Commit what is queued, then stop."""
         if self._thread is not None:
+            self._stopped = True  # requests from now on are refused, not stranded
             self._handoff.put(_STOP)  # after everything submitted before
             await asyncio.to_thread(self._thread.join)
             self._thread = None
@@ -111,7 +113,7 @@ class GroupCommitWriter:
 
     def _running(self) -> bool:
         if self._thread is not None:
-            return self._thread.is_alive()
+            return not self._stopped
         return bool(self._tasks) and not all(task.done() for task in self._tasks)
 
     async def _submit(self, request: Request) -> Answer:
@@ -122,8 +124,9 @@ class GroupCommitWriter:
             self._handoff.put((request, future))
         else:
             self._queue.put_nowait((request, future))
-        # Shielded: a caller that goes away does not take the request out of its batch.
-        return await asyncio.shield(future)
+        # Queued, the request is committed whether or not its caller still waits (a
+        # cancelled caller cancels only this future, which the answer then skips).
+        return await future
 
     # --- committer tasks (PostgreSQL) -------------------------------------------------
 
@@ -154,6 +157,12 @@ class GroupCommitWriter:
     # --- the committer thread (SQLite) ------------------------------------------------
 
     def _run_thread(self) -> None:
+        try:
+            self._take_batches()
+        finally:
+            self._stopped = True
+
+    def _take_batches(self) -> None:
         while True:
             first = self._handoff.get()
             if first is _STOP:
