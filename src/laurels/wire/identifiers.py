@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 MAX_XUID = 2**64 - 1
@@ -44,8 +45,13 @@ def parse_xuid(text: str) -> str:
     return str(value)
 
 
+_CANONICAL_SCID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def parse_scid(text: str) -> str:
     """A SCID in lower case; raises ValueError when it is not a GUID."""
+    if _CANONICAL_SCID.fullmatch(text):  # already what uuid.UUID would print
+        return text
     try:
         return str(uuid.UUID(text)).lower()
     except ValueError:
