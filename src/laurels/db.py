@@ -14,8 +14,10 @@ import contextlib
 import logging
 import operator
 import re
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -205,6 +207,13 @@ def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         connection.exec_driver_sql(begin)
 
     return engine
+
+
+async def close_sqlite(executor: ThreadPoolExecutor, conn: sqlite3.Connection | None) -> None:
+    """Close a sqlite3 connection in the one thread that uses it, then the thread."""
+    if conn is not None:
+        await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+    executor.shutdown(wait=True)
 
 
 class WriteTurn:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
 
-from laurels.db import SQLITE_BUSY_TIMEOUT_MS, Database, driver_sql
+from laurels.db import SQLITE_BUSY_TIMEOUT_MS, Database, close_sqlite, driver_sql
 from laurels.outbox.reading import PG_XMIN_SQL, Key, OutboxEntry, after_params, after_query, entry
 
 
@@ -53,12 +53,7 @@ class SqliteTail:
         return [entry(row) for row in self._conn.execute(self._query.sql, args)]
 
     async def close(self) -> None:
-        def shut() -> None:
-            if self._conn is not None:
-                self._conn.close()
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, shut)
-        self._executor.shutdown(wait=True)
+        await close_sqlite(self._executor, self._conn)
 
 
 class PostgresTail:

@@ -23,7 +23,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.engine import make_url
 
-from laurels.db import SQLITE_BUSY_TIMEOUT_MS, Compiled, Database, WriteTurn, driver_sql
+from laurels.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    Compiled,
+    Database,
+    WriteTurn,
+    close_sqlite,
+    driver_sql,
+)
 from laurels.errors import Unavailable
 from laurels.progress.batch import Request, batch_plan
 from laurels.progress.plan import Applied, Plan, Step
@@ -141,12 +148,7 @@ class SqliteBatchStore:
         return rows
 
     async def close(self) -> None:
-        def shut() -> None:
-            if self._conn is not None:
-                self._conn.close()
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, shut)
-        self._executor.shutdown(wait=True)
+        await close_sqlite(self._executor, self._conn)
 
 
 class PostgresBatchStore:

@@ -22,6 +22,7 @@ from laurels.web.params import ContinuationToken, ScidPath, XuidPath, any_case, 
 from laurels.web.rendering import render_context
 from laurels.wire.identifiers import MAX_TITLE_ID, numeral_pattern
 from laurels.wire.paging import MAX_PAGE
+from laurels.wire.principal import Principal
 from laurels.wire.times import now_micros
 
 router = APIRouter(tags=["achievements"])
@@ -37,6 +38,19 @@ HOT_HEADERS = (*CALLER_HEADERS, "content-type", "content-length")
 OK, NOT_MODIFIED = Answer(200), Answer(304)
 
 
+async def _caller_and_body(
+    rt: Any, headers: Mapping[str, str], receive: Receive, xuid: str
+) -> tuple[Principal, str, bytes]:
+    """The caller (`check_caller`), the path's canonical XUID and the JSON body."""
+    principal, player = await check_caller(
+        rt,
+        authorization=headers.get("authorization"),
+        contract_version=headers.get("x-xbl-contract-version"),
+        xuid=xuid,
+    )
+    return principal, player, await read_json_body(headers, receive, rt.settings.max_body_bytes)
+
+
 async def answer_update(
     rt: Any, headers: Mapping[str, str], receive: Receive, *, xuid: str, scid: str
 ) -> int:
@@ -44,13 +58,7 @@ async def answer_update(
     changed, 304 if nothing did; a LaurelsError for every refusal, nothing written.
     Every answer is counted in the update metrics, refusals of the token included."""
     try:
-        principal, player = await check_caller(
-            rt,
-            authorization=headers.get("authorization"),
-            contract_version=headers.get("x-xbl-contract-version"),
-            xuid=xuid,
-        )
-        raw = await read_json_body(headers, receive, rt.settings.max_body_bytes)
+        principal, player, raw = await _caller_and_body(rt, headers, receive, xuid)
         changed = await rt.updater.update(
             principal, xuid=player, scid=scid_from_path(scid), raw=raw, now_us=now_micros()
         )
@@ -68,13 +76,7 @@ async def answer_events(
     """Apply a player's events: the JSON answer; a LaurelsError for every refusal,
     nothing written. Every answer is counted in the event metrics."""
     try:
-        principal, player = await check_caller(
-            rt,
-            authorization=headers.get("authorization"),
-            contract_version=headers.get("x-xbl-contract-version"),
-            xuid=xuid,
-        )
-        raw = await read_json_body(headers, receive, rt.settings.max_body_bytes)
+        principal, player, raw = await _caller_and_body(rt, headers, receive, xuid)
         accepted, duplicates = await rt.events.send(
             principal, xuid=player, raw=raw, now_us=now_micros()
         )
