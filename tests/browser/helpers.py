@@ -190,6 +190,10 @@ class Keyboard(Mouse):
     def __init__(self, page: Page) -> None:
         super().__init__(page)
         self._presses = 0
+        # Playwright turns the browser's file chooser interception on with the first
+        # listener, without waiting for it: subscribed only in `upload`, the Space could
+        # reach the page first under load, and no chooser event came (CI, once).
+        page.on("filechooser", lambda _: None)
 
     async def fill(self, field: Locator, text: str) -> None:
         await tab_to(self.page, field, limit=200)
