@@ -102,6 +102,9 @@ class Compiled:
         pick = operator.itemgetter(*self.names) if self.names else (lambda _: ())
         one = len(self.names) == 1
         object.__setattr__(self, "_pick", (lambda p: (pick(p),)) if one else pick)
+        head, values, tail = _values_split(self.sql)
+        rows = (lambda n: _rows_sql(head, values, tail, n)) if values else None
+        object.__setattr__(self, "_rows_sql", rows)  # built once, not per batch
 
     def args(self, params: dict[str, Any]) -> tuple[Any, ...]:
         picked: tuple[Any, ...] = self._pick(params)  # type: ignore[attr-defined]
@@ -131,10 +134,8 @@ class Compiled:
         """SQLite: for an INSERT of one row of parameters (`VALUES (?, ...)`), the
         same statement for n rows (`VALUES (?, ...), (?, ...)`), so that a batch is
         one execution, not one per row; None for any other statement."""
-        head, values, tail = _values_split(self.sql)
-        if not values:
-            return None
-        return lambda n: _rows_sql(head, values, tail, n)
+        found: Callable[[int], str] | None = self._rows_sql  # type: ignore[attr-defined]
+        return found
 
 
 SQLITE_MAX_PARAMETERS = 32_766
