@@ -40,9 +40,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from laurels.errors import Unavailable
+from laurels.sqlasync import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.auth.service import SigningKey, ensure_signing_key, mint_token
 from laurels.commands import db_option, fail, run
@@ -22,6 +21,7 @@ from laurels.errors import NotFound
 from laurels.player import link_url, mint_link
 from laurels.portal import accounts
 from laurels.settings import Settings
+from laurels.sqlasync import AsyncConnection
 from laurels.titles.cli import import_file, publish
 from laurels.wire.times import now_micros
 

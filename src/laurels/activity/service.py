@@ -37,11 +37,11 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.activity.tables import activity
 from laurels.db import Database
 from laurels.errors import BadRequest
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import (
     SECRET_NAME,
     AchievementConfig,

@@ -44,13 +44,13 @@ from typing import Any
 
 import jwt
 from sqlalchemy import and_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.auth.service import ISSUER, SigningKey
 from laurels.auth.tables import delivery_credentials
 from laurels.db import Database
 from laurels.errors import Forbidden, NotFound, Unauthorized
 from laurels.polling import Poller
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import is_sandbox_name
 from laurels.wire.identifiers import parse_xuid
 from laurels.wire.principal import Principal

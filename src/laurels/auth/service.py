@@ -38,11 +38,11 @@ from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PublicKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.auth.tables import signing_keys
 from laurels.db import Database
 from laurels.errors import ConfigurationError, Unauthorized
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import is_sandbox_name
 from laurels.wire.identifiers import parse_xuid
 from laurels.wire.principal import Principal

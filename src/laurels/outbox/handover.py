@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.outbox.tables import UNLOCKED, outbox
+from laurels.sqlasync import AsyncConnection
 
 _waiting = (outbox.c.published_at.is_(None), outbox.c.event_type == UNLOCKED)
 

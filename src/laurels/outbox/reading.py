@@ -27,9 +27,9 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.outbox.tables import PROGRESS_CHANGED, UNLOCKED, outbox
+from laurels.sqlasync import AsyncConnection
 
 Key = tuple[int, int]
 START: Key = (0, 0)

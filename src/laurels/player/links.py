@@ -21,7 +21,6 @@ from typing import Any
 import jwt
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.auth.service import (
     ISSUER,
@@ -34,6 +33,7 @@ from laurels.auth.service import (
 from laurels.db import Database
 from laurels.errors import Unauthorized
 from laurels.player.tables import player_links
+from laurels.sqlasync import AsyncConnection
 
 log = logging.getLogger(__name__)
 LINK_TYPE = "player-link"

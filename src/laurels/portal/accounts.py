@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import BadRequest, Conflict, LaurelsError, NotFound
 from laurels.portal.tables import (
@@ -28,6 +27,7 @@ from laurels.portal.tables import (
     portal_signin_failures,
     portal_users,
 )
+from laurels.sqlasync import AsyncConnection
 
 ROLES = ("viewer", "editor", "publisher", "admin")
 MIN_PASSWORD = 10

@@ -10,12 +10,12 @@ import sys
 from collections.abc import Awaitable, Callable
 
 import click
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.commands import db_option, fail, run
 from laurels.db import Database
 from laurels.portal import accounts
 from laurels.portal.accounts import ROLES, User
+from laurels.sqlasync import AsyncConnection
 from laurels.wire.times import now_micros
 
 role_option = click.option("--role", type=click.Choice(ROLES), required=True)

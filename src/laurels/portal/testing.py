@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import BadRequest, Conflict, NotFound
 from laurels.portal.tables import test_accounts
 from laurels.progress import service as progress
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import is_sandbox_name
 from laurels.wire.identifiers import parse_xuid
 

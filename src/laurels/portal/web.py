@@ -22,13 +22,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import FormData
 
 from laurels.db import Database
 from laurels.portal import accounts
 from laurels.portal.accounts import ROLES, Session, find_session
 from laurels.settings import Settings
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import Catalog
 from laurels.web.auth import runtime
 from laurels.web.errors import validation_error

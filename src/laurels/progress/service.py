@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels import activity
 from laurels.progress import statements
@@ -29,6 +28,7 @@ from laurels.progress.tables import (
     title_stats,
 )
 from laurels.progress.views import Progress, stat_requirements
+from laurels.sqlasync import AsyncConnection
 
 if TYPE_CHECKING:
     from laurels.progress.reads import ListQuery as ListQuery

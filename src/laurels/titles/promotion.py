@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import Conflict, InvalidConfig, NotFound
+from laurels.sqlasync import AsyncConnection
 from laurels.titles.schemas import is_sandbox_name
 from laurels.titles.service import (
     canonical_json,

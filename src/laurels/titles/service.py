@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import Conflict, InvalidConfig, NotFound
+from laurels.sqlasync import AsyncConnection
 from laurels.titles.schemas import (
     INT64_MAX,
     NAME_PATTERN,

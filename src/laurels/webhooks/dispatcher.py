@@ -16,10 +16,9 @@ import random as randomness
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from laurels.db import Database
 from laurels.settings import Settings
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import Catalog
 from laurels.webhooks import queue, service
 from laurels.webhooks.addresses import Resolver, resolve_host

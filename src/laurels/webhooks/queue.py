@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import Update, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels import outbox
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import PublishedTitle
 from laurels.webhooks.policy import RetryPolicy, idempotency_key
 from laurels.webhooks.tables import webhook_attempts, webhook_deliveries, webhook_endpoints

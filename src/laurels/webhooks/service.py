@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import BadRequest, Conflict, NotFound
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import is_sandbox_name
 from laurels.titles import service as titles
 from laurels.webhooks.addresses import Resolver, public_addresses, resolve_host

@@ -13,7 +13,6 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels import auth as delivery
 from laurels.auth.service import ensure_signing_key, mint_token
@@ -31,6 +30,7 @@ from laurels.portal.web import (
     render,
 )
 from laurels.progress import service as progress
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import is_sandbox_name
 from laurels.titles import service as titles
 from laurels.web.auth import runtime

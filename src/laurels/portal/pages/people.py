@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import LaurelsError
 from laurels.portal import accounts
 from laurels.portal.accounts import Session, User
 from laurels.portal.web import Admin, audited, portal_runtime, read_form, redirect, render
+from laurels.sqlasync import AsyncConnection
 from laurels.wire.times import now_micros
 
 router = APIRouter()

@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.errors import InvalidConfig, LaurelsError
 from laurels.portal import accounts
@@ -22,6 +21,7 @@ from laurels.portal.accounts import Session
 from laurels.portal.pages.titles import TitleId, load_draft
 from laurels.portal.web import Publisher, Viewer, portal_runtime, read_form, redirect, render
 from laurels.progress import service as progress
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import (
     RETAIL,
     ConfigDiff,

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from laurels.auth.service import ensure_signing_key, mint_token
 from laurels.errors import LaurelsError, ResetRefused
@@ -28,6 +27,7 @@ from laurels.portal.web import (
     render,
 )
 from laurels.progress.service import refuse_retail
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import service as titles
 from laurels.web.pages import SECURITY_HEADERS
 from laurels.wire.times import now_micros

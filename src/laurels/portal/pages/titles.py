@@ -23,7 +23,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import FormData, UploadFile
 
 from laurels.errors import InvalidConfig, NotFound
@@ -49,6 +48,7 @@ from laurels.portal.web import (
     redirect,
     render,
 )
+from laurels.sqlasync import AsyncConnection
 from laurels.titles import SECRET_NAME
 from laurels.titles import service as titles
 from laurels.titles.service import Draft, StaleDraft
