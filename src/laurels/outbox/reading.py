@@ -16,15 +16,17 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    ColumnClause,
     Integer,
     Select,
     and_,
     bindparam,
     delete,
     literal,
+    literal_column,
     or_,
     select,
-    text,
+    true,
     tuple_,
 )
 
@@ -45,8 +47,10 @@ _COLUMNS = (
     outbox.c.payload,
     outbox.c.created_at,
 )
-PG_XMIN_SQL = "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"
-_PG_XMIN = text(PG_XMIN_SQL.removeprefix("SELECT "))
+# The oldest transaction still running when the statement's snapshot was taken.
+_PG_XMIN_COLUMN: ColumnClause[Any] = literal_column(
+    "(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +65,15 @@ class OutboxEntry:
     scid: str
     title_id: int
     achievement_id: str
-    payload: dict[str, Any]
+    # The payload as stored (JSON): decoded only for entries that are rendered (the
+    # relay reads every entry, and most have no device of their player to go to).
+    payload_text: str
     created_at: int
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.payload_text)
+        return found
 
     @property
     def key(self) -> Key:
@@ -105,14 +116,14 @@ def entry(row: Sequence[Any]) -> OutboxEntry:
     """The entry of a row of `_COLUMNS` (a SQLAlchemy row or a driver's)."""
     txid, id_, kind, sandbox, xuid, scid, title_id, achievement, payload, created_at = row
     return OutboxEntry(
-        txid, id_, kind, sandbox, xuid, scid, title_id, achievement, json.loads(payload), created_at
+        txid, id_, kind, sandbox, xuid, scid, title_id, achievement, payload, created_at
     )
 
 
 async def _xmin(conn: AsyncConnection) -> int | None:
     if conn.dialect.name != "postgresql":
         return None
-    return int((await conn.execute(select(_PG_XMIN))).scalar_one())
+    return int((await conn.execute(select(_PG_XMIN_COLUMN))).scalar_one())
 
 
 def _big(value: int) -> Any:
@@ -145,27 +156,40 @@ async def head(conn: AsyncConnection) -> Key:
 @cache
 def after_query(dialect: str) -> Select[Any]:
     """Settled entries after a key, oldest first, at most `limit`: bound `txid`,
-    `id`, `limit` and, on PostgreSQL, `xmin` (see the module's docstring).
+    `id` and `limit`; read the rows with `settled` (see the module's docstring).
 
     On SQLite txid is always 0 and ids are commit order: the query follows the
-    primary key (a row-value comparison there would scan the whole outbox)."""
-    if dialect == "sqlite":
-        where: Any = outbox.c.id > bindparam("id", type_=BigInteger)
-        order: tuple[Any, ...] = (outbox.c.id,)
-    else:
-        after = tuple_(bindparam("txid", type_=BigInteger), bindparam("id", type_=BigInteger))
-        where = and_(_order > after, outbox.c.txid < bindparam("xmin", type_=BigInteger))
-        order = (outbox.c.txid, outbox.c.id)
+    primary key (a row-value comparison there would scan the whole outbox), and each
+    row is an entry's `_COLUMNS`. On PostgreSQL each row is the snapshot's xmin and
+    then the entry's columns, the xmin and the entries of one snapshot in one round
+    trip; with no entry to read, one row of the xmin and NULLs."""
     limit = bindparam("limit", type_=Integer)
-    return select(*_COLUMNS).where(where).order_by(*order).limit(limit)
+    if dialect == "sqlite":
+        where = outbox.c.id > bindparam("id", type_=BigInteger)
+        return select(*_COLUMNS).where(where).order_by(outbox.c.id).limit(limit)
+    snapshot = select(_PG_XMIN_COLUMN.label("xmin")).cte("snapshot")
+    after = tuple_(bindparam("txid", type_=BigInteger), bindparam("id", type_=BigInteger))
+    entries = (
+        select(*_COLUMNS)
+        .where(and_(_order > after, outbox.c.txid < snapshot.c.xmin))
+        .order_by(outbox.c.txid, outbox.c.id)
+        .limit(limit)
+        .lateral("entries")
+    )
+    return select(snapshot.c.xmin, *entries.c).select_from(snapshot.outerjoin(entries, true()))
 
 
-def after_params(after: Key, limit: int, xmin: int | None) -> dict[str, int]:
+def after_params(after: Key, limit: int) -> dict[str, int]:
     """The parameters of `after_query`."""
-    params = {"txid": after[0], "id": after[1], "limit": limit}
-    if xmin is not None:
-        params["xmin"] = xmin
-    return params
+    return {"txid": after[0], "id": after[1], "limit": limit}
+
+
+def settled(rows: Sequence[Sequence[Any]], dialect: str) -> tuple[list[OutboxEntry], int]:
+    """The entries of `after_query`'s rows, and the xmin they were read at (0 on
+    SQLite, where every committed row is settled)."""
+    if dialect == "sqlite":
+        return [entry(row) for row in rows], 0
+    return [entry(row[1:]) for row in rows if row[1] is not None], int(rows[0][0])
 
 
 async def read_after(
@@ -174,10 +198,9 @@ async def read_after(
     """Settled entries after `after`, oldest first, and the xmin they were read at
     (0 on SQLite, where every committed row is settled). The relay reads through
     `OutboxTail`, the same query on a driver connection."""
-    xmin = await _xmin(conn)
-    query = after_query(conn.dialect.name)
-    rows = (await conn.execute(query, after_params(after, limit, xmin))).all()
-    return [entry(row) for row in rows], xmin or 0
+    dialect = conn.dialect.name
+    rows = (await conn.execute(after_query(dialect), after_params(after, limit))).all()
+    return settled(rows, dialect)
 
 
 async def read_player(

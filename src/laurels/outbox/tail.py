@@ -5,8 +5,9 @@ no SQLAlchemy per read).
 Under load the relay reads after each group commit, so its read is on the hot path:
 through SQLAlchemy's async engine it cost about a sixth of a worker's time.
 - SQLite: a sqlite3 connection of its own, used from one thread of its own.
-- PostgreSQL: an asyncpg connection of the pool, the transaction horizon (xmin)
-  and the rows read in two prepared statements.
+- PostgreSQL: an asyncpg connection of its own (`HeldConnections`: no pool checkout
+  and no liveness ping per read), the transaction horizon (xmin) and the rows read
+  in one prepared statement.
 
 Failure: a read that cannot reach the database raises (sqlite3.Error, asyncpg's or
 OSError); the relay logs it and reads again on its next wake-up.
@@ -18,12 +19,18 @@ import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.engine import make_url
 
-from laurels.db import SQLITE_BUSY_TIMEOUT_MS, Database, close_sqlite, driver_sql
-from laurels.outbox.reading import PG_XMIN_SQL, Key, OutboxEntry, after_params, after_query, entry
+from laurels.db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    Database,
+    HeldConnections,
+    close_sqlite,
+    driver_sql,
+)
+from laurels.outbox.reading import Key, OutboxEntry, after_params, after_query, settled
 
 
 class OutboxTail(Protocol):
@@ -49,8 +56,8 @@ class SqliteTail:
         if self._conn is None:
             self._conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             self._conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        args = self._query.args({**dict(self._query.fixed), **after_params(after, limit, None)})
-        return [entry(row) for row in self._conn.execute(self._query.sql, args)]
+        args = self._query.args({**dict(self._query.fixed), **after_params(after, limit)})
+        return settled(self._conn.execute(self._query.sql, args).fetchall(), "sqlite")[0]
 
     async def close(self) -> None:
         await close_sqlite(self._executor, self._conn)
@@ -58,19 +65,17 @@ class SqliteTail:
 
 class PostgresTail:
     def __init__(self, db: Database) -> None:
-        self._db = db
+        self._connections = HeldConnections(db)
         self._query = driver_sql(after_query("postgresql"), "postgresql")
 
     async def read_after(self, after: Key, *, limit: int) -> tuple[list[OutboxEntry], int]:
-        async with self._db.engine.connect() as sa_conn:
-            raw: Any = (await sa_conn.get_raw_connection()).driver_connection
-            xmin = int(await raw.fetchval(PG_XMIN_SQL))
-            args = self._query.args(after_params(after, limit, xmin))
-            rows = await raw.fetch(self._query.sql, *args)
-        return [entry(row) for row in rows], xmin
+        args = self._query.args({**dict(self._query.fixed), **after_params(after, limit)})
+        async with self._connections.connection() as conn:
+            rows = await conn.fetch(self._query.sql, *args)
+        return settled(rows, "postgresql")
 
     async def close(self) -> None:
-        return None
+        await self._connections.close()
 
 
 def outbox_tail(db: Database) -> OutboxTail:

@@ -27,6 +27,7 @@ from laurels.db import (
     SQLITE_BUSY_TIMEOUT_MS,
     Compiled,
     Database,
+    HeldConnections,
     WriteTurn,
     close_sqlite,
     driver_sql,
@@ -152,10 +153,11 @@ class SqliteBatchStore:
 
 
 class PostgresBatchStore:
-    """Runs plans on asyncpg connections taken from the database's pool."""
+    """Runs plans on asyncpg connections of its own, one per committer in use
+    (`HeldConnections`: no pool checkout, liveness ping or reset per batch)."""
 
     def __init__(self, db: Database) -> None:
-        self._db = db
+        self._connections = HeldConnections(db)
         self._statements = compiled("postgresql")
 
     async def apply(self, requests: Sequence[Request], *, now_us: int) -> Applied:
@@ -170,17 +172,15 @@ class PostgresBatchStore:
         raise AssertionError("unreachable")
 
     async def _transaction(self, plan: Plan) -> Applied:
-        async with self._db.write_engine.connect() as sa_conn:
-            raw: Any = (await sa_conn.get_raw_connection()).driver_connection
-            async with raw.transaction():
-                rows: Any = None  # sending None starts the plan
-                while True:
-                    try:
-                        step = plan.send(rows)
-                    except StopIteration as done:
-                        result: Applied = done.value
-                        return result
-                    rows = await self._run(raw, step)
+        async with self._connections.connection() as raw, raw.transaction():
+            rows: Any = None  # sending None starts the plan
+            while True:
+                try:
+                    step = plan.send(rows)
+                except StopIteration as done:
+                    result: Applied = done.value
+                    return result
+                rows = await self._run(raw, step)
 
     async def _run(self, raw: Any, step: Step) -> list[Any]:
         statement = self._statements[step.statement]
@@ -199,7 +199,7 @@ class PostgresBatchStore:
         return []
 
     async def close(self) -> None:
-        return None
+        await self._connections.close()
 
 
 def batch_store(db: Database) -> BatchStore:

@@ -8,13 +8,14 @@ time, whichever process takes them), record the event ids (the unique key decide
 which are new: a duplicate is skipped, not counted twice), read their stats and
 unlocked achievements (one statement), apply the rules
 (`rules.apply`), write the stats that changed, and unlock through the update's own
-max-register, counters, feed and outbox (`plan.py`): one `timeUnlocked`, one feed
-item, one UNLOCKED row per unlock, and a PROGRESS_CHANGED row per request that moved
-any achievement's requirements.
+max-register, feed and outbox (`plan.py`): one `timeUnlocked`, one feed item, one
+UNLOCKED row per unlock, and a PROGRESS_CHANGED row per request that moved any
+achievement's requirements; last, the counters rarity reads (`counter_steps`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -26,6 +27,7 @@ from laurels.progress.plan import (
     Step,
     StoredProgress,
     Unlock,
+    counter_steps,
     outbox_player,
     player_steps,
     unlock_steps,
@@ -98,7 +100,7 @@ def event_plan(requests: Sequence[EventRequest], *, now_us: int) -> Generator[St
     """The statements that apply `requests` in one transaction."""
     players = sorted({request.player for request in requests})
     # Claiming the players locks them (PostgreSQL) until commit.
-    yield from player_steps(players, now_us, statement=PLAYER_CLAIM)
+    new_players = yield from player_steps(players, now_us, statement=PLAYER_CLAIM)
     fresh = _fresh(requests)
     rows = yield Step(
         statement=APPLIED_INSERT,
@@ -116,6 +118,7 @@ def event_plan(requests: Sequence[EventRequest], *, now_us: int) -> Generator[St
     ]
     active = sorted({r.player for r, events in zip(requests, accepted, strict=True) if events})
     if not active:
+        yield from counter_steps(new_players, [])
         return Applied([False] * len(requests), 0, [0] * len(requests))
     values: dict[NewPlayer, dict[str, int]] = {player: {} for player in active}
     unlocked: dict[NewPlayer, dict[str, int]] = {player: {} for player in active}
@@ -129,7 +132,7 @@ def event_plan(requests: Sequence[EventRequest], *, now_us: int) -> Generator[St
     for request, events in zip(requests, accepted, strict=True):
         outcomes.append(_apply(request, events, values, unlocked))
         states.append(dict(unlocked.get(request.player, {})))
-    return (yield from _write(requests, outcomes, states, accepted, now_us))
+    return (yield from _write(requests, outcomes, states, accepted, new_players, now_us))
 
 
 def _apply(
@@ -161,6 +164,7 @@ def _write(
     outcomes: list[Outcome | None],
     states: list[dict[str, int]],
     accepted: list[list[Event]],
+    new_players: Counter[tuple[str, str]],
     now_us: int,
 ) -> Generator[Step, Any, Applied]:
     stats: dict[tuple[NewPlayer, str], int] = {}
@@ -186,6 +190,7 @@ def _write(
     rows = _progress_rows(requests, outcomes, states, now_us) + unlocked_rows(unlocks, now_us)
     if rows:
         yield Step(statement=OUTBOX_INSERT, params=rows)
+    yield from counter_steps(new_players, unlocks)
     return Applied(
         [bool(events) for events in accepted], len(unlocks), [len(events) for events in accepted]
     )

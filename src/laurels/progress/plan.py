@@ -178,44 +178,58 @@ def update_plan(requests: Sequence[UpdateRequest], *, now_us: int) -> Plan:
             touched.add(NewPlayer(request.sandbox, request.xuid, request.scid))
             if row.time_unlocked is not None and row.percent >= 100:
                 unlocks.append(Unlock(request, item.achievement_id, row.time_unlocked))
-    yield from player_steps(sorted(touched), now_us)
+    new_players = yield from player_steps(sorted(touched), now_us)
     yield from unlock_steps(unlocks, now_us)
     if moved:
         yield Step(statement=OUTBOX_INSERT, params=_outbox_rows(requests, moved, unlocks, now_us))
+    yield from counter_steps(new_players, unlocks)
     return Applied(changed, len(unlocks))
 
 
 def player_steps(
     players: list[NewPlayer], now_us: int, *, statement: str = PLAYER_INSERT
-) -> Generator[Step, Any, None]:
-    """Insert the players (`statement` returns the new ones) and count the new."""
+) -> Generator[Step, Any, Counter[tuple[str, str]]]:
+    """Insert the players (`statement` returns the new ones); returns how many are
+    new per title (sandbox, scid), for `counter_steps`."""
     if not players:
-        return
+        return Counter()
     params = [{**player._asdict(), "now": now_us} for player in players]
     rows = yield Step(statement=statement, params=params, returns=True)
-    new = Counter((row.sandbox, row.scid) for row in map(NewPlayer._make, rows))
-    if new:
+    return Counter((row.sandbox, row.scid) for row in map(NewPlayer._make, rows))
+
+
+def unlock_steps(unlocks: list[Unlock], now_us: int) -> Generator[Step, Any, None]:
+    """The unlocks' feed items."""
+    if unlocks:
+        yield Step(statement=FEED_INSERT, params=[feed_row(u, now_us=now_us) for u in unlocks])
+
+
+def counter_steps(
+    new_players: Counter[tuple[str, str]], unlocks: list[Unlock]
+) -> Generator[Step, Any, None]:
+    """The counters rarity reads (players per title, unlocks per achievement): the
+    last statements of a transaction. Every batch with a new player of a title adds
+    to the same row, which stays locked from that statement to the commit, so
+    concurrent batches (PostgreSQL) wait for each other's rest of the transaction
+    when the counters come first; last, they wait for a commit. Rows are taken in
+    key order (players before unlocks), so they never deadlock."""
+    if new_players:
         yield Step(
             statement=PLAYER_COUNT,
             params=[
                 {"sandbox": sandbox, "scid": scid, "amount": count}
-                for (sandbox, scid), count in sorted(new.items())
+                for (sandbox, scid), count in sorted(new_players.items())
             ],
         )
-
-
-def unlock_steps(unlocks: list[Unlock], now_us: int) -> Generator[Step, Any, None]:
-    if not unlocks:
-        return
     counts = Counter((u.request.sandbox, u.request.scid, u.achievement_id) for u in unlocks)
-    yield Step(
-        statement=UNLOCK_COUNT,
-        params=[
-            {"sandbox": sandbox, "scid": scid, "achievement_id": achievement_id, "amount": count}
-            for (sandbox, scid, achievement_id), count in sorted(counts.items())
-        ],
-    )
-    yield Step(statement=FEED_INSERT, params=[feed_row(u, now_us=now_us) for u in unlocks])
+    if counts:
+        yield Step(
+            statement=UNLOCK_COUNT,
+            params=[
+                {"sandbox": sandbox, "scid": scid, "achievement_id": achievement_id, "amount": n}
+                for (sandbox, scid, achievement_id), n in sorted(counts.items())
+            ],
+        )
 
 
 def outbox_player(request: PlayerTitle) -> outbox.Player:
