@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from laurels.errors import ConfigurationError
+from laurels.serve import share_commits
 from laurels.settings import Settings
 
 URL = "sqlite:///x.db"
@@ -44,6 +45,7 @@ def test_real_time_settings_are_read() -> None:
         ("LAURELS_TOKEN_LEEWAY_SECONDS", "-1"),
         ("LAURELS_TOKEN_LEEWAY_SECONDS", "601"),
         ("LAURELS_TOKEN_LEEWAY_SECONDS", "2.5"),
+        ("LAURELS_WRITER_COMMITTERS", "0"),
     ],
 )
 def test_bad_values_are_refused_by_name(variable: str, value: str) -> None:
@@ -59,3 +61,19 @@ def test_token_settings_are_read() -> None:
         database_url=URL,
     )
     assert (loaded.token_leeway_seconds, loaded.trusted_audience) == (0, "https://game.example")
+
+
+@pytest.mark.parametrize(
+    ("workers", "environ", "committers"),
+    [
+        (1, {}, 2),
+        (2, {}, 1),
+        (4, {}, 1),
+        (4, {"LAURELS_WRITER_COMMITTERS": "3"}, 3),  # the operator's choice stays
+    ],
+)
+def test_serve_gives_each_of_several_workers_one_committer(
+    workers: int, environ: dict[str, str], committers: int
+) -> None:
+    share_commits(workers, environ)
+    assert Settings.from_env(environ, database_url=URL).writer_committers == committers

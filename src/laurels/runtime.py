@@ -118,7 +118,9 @@ async def _start_components(stack: AsyncExitStack, db: Database, settings: Setti
     writer = await _started(
         stack,
         GroupCommitWriter(
-            batch_store(db), max_batch=settings.max_batch, committers=1 if db.is_sqlite else 2
+            batch_store(db),
+            max_batch=settings.max_batch,
+            committers=1 if db.is_sqlite else settings.writer_committers,
         ),
     )
     metrics, hub = Metrics(), Hub()

@@ -9,6 +9,7 @@ import secrets
 import shlex
 import socket
 import sys
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,14 @@ async def seed_demo(db: Database) -> DemoTokens:
     return DemoTokens(quest, arena, admin_password=await seed_admin(db), key=key)
 
 
+def share_commits(workers: int, environ: MutableMapping[str, str]) -> None:
+    """Several worker processes: one PostgreSQL committer each unless the operator
+    set `LAURELS_WRITER_COMMITTERS` (their batches overlap already; larger ones cost
+    fewer statements per update)."""
+    if workers > 1:
+        environ.setdefault("LAURELS_WRITER_COMMITTERS", "1")
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening-ready TCP socket on host:port, inherited by worker processes;
     exits with a one-line reason when the address cannot be bound."""
@@ -150,6 +159,7 @@ def serve(host: str, port: int, workers: int, demo: bool, db_url: str | None) ->
     settings = Settings.from_env(database_url=db_url)
     # Worker processes build their app from the environment.
     os.environ["LAURELS_DATABASE_URL"] = settings.database_url
+    share_commits(workers, os.environ)
 
     async def prepare(db: Database) -> DemoTokens | None:
         await ensure_signing_key(db)

@@ -58,6 +58,11 @@ class Settings:
     catalog_refresh_seconds: float = 2.0
     # Group commit: at most this many updates share one transaction.
     max_batch: int = 256
+    # PostgreSQL: how many batches one process commits at once. Two keep a batch
+    # building while another commits; `laurels serve --workers N` (N > 1) makes it one
+    # per process unless set: the processes' batches overlap already, and larger
+    # batches cost fewer statements per update.
+    writer_committers: int = 2
     # Achievements accepted in one update body (wire.md: cap N, 400 above).
     max_achievements_per_update: int = 32
     max_body_bytes: int = 64 * 1024
@@ -133,6 +138,7 @@ class Settings:
             "rate_server_sustained_requests",
             "rate_memory_max_keys",
             "max_batch",
+            "writer_committers",
             "max_achievements_per_update",
             "pool_size",
             "delivery_credential_days",
@@ -204,6 +210,7 @@ _ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "time_achieved_skew_seconds": int,
     "catalog_refresh_seconds": float,
     "max_batch": int,
+    "writer_committers": int,
     "max_achievements_per_update": int,
     "max_body_bytes": int,
     "pool_size": int,
