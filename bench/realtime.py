@@ -208,6 +208,7 @@ def _report(
     print(
         f"  unlock -> notification, one process, under load: {_percentiles(loaded['latency_ms'])}"
     )
+    print(f"    (from the 200 to the notification)          {_percentiles(loaded['after_200_ms'])}")
     if across is not None:
         found = _percentiles(across["latency_ms"])
         print(f"  unlock -> notification, two processes (B -> A): {found}")
