@@ -31,6 +31,8 @@ from tests.helpers.databases import opened
 
 @pytest.fixture
 def pg(pg_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database only (the connections under test are asyncpg's);
+    made outside the test's event loop, as conftest's `database_url` is."""
     with pg_database(pg_template) as url:
         yield url
 
@@ -39,6 +41,13 @@ def pg(pg_template: str) -> Iterator[str]:
 async def db(pg: str) -> AsyncIterator[Database]:
     async with opened(pg, pool_size=2) as database:
         yield database
+
+
+@pytest.fixture
+async def held(db: Database) -> AsyncIterator[HeldConnections]:
+    connections = HeldConnections(db)
+    yield connections
+    await connections.close()
 
 
 async def _kill_all_but_mine(db: Database) -> int:
@@ -56,48 +65,40 @@ async def _pid(held: HeldConnections) -> int:
         return int(await conn.fetchval("SELECT pg_backend_pid()"))
 
 
-async def test_a_connection_the_server_closed_is_replaced(db: Database) -> None:
-    held = HeldConnections(db)
-    try:
+async def test_a_connection_the_server_closed_is_replaced(
+    db: Database, held: HeldConnections
+) -> None:
+    async with held.connection() as conn:
+        first = int(await conn.fetchval("SELECT pg_backend_pid()"))
+    assert await _pid(held) == first  # kept between uses
+    assert await _kill_all_but_mine(db) >= 1
+    await eventually(conn.is_closed, what="asyncpg to see its connection closed")
+    assert await _pid(held) != first
+
+
+async def test_an_sql_error_keeps_the_connection(held: HeldConnections) -> None:
+    first = await _pid(held)
+    with pytest.raises(asyncpg.DivisionByZeroError):
         async with held.connection() as conn:
-            first = int(await conn.fetchval("SELECT pg_backend_pid()"))
-        assert await _pid(held) == first  # kept between uses
-        assert await _kill_all_but_mine(db) >= 1
-        await eventually(conn.is_closed, what="asyncpg to see its connection closed")
-        assert await _pid(held) != first
-    finally:
-        await held.close()
+            await conn.fetchval("SELECT 1 / 0")
+    assert await _pid(held) == first
 
 
-async def test_an_sql_error_keeps_the_connection(db: Database) -> None:
-    held = HeldConnections(db)
-    try:
-        first = await _pid(held)
-        with pytest.raises(asyncpg.DivisionByZeroError):
-            async with held.connection() as conn:
-                await conn.fetchval("SELECT 1 / 0")
-        assert await _pid(held) == first
-    finally:
-        await held.close()
+async def test_a_use_cut_short_closes_the_connection(held: HeldConnections) -> None:
+    first = await _pid(held)
+    querying = asyncio.Event()
 
+    async def sleep() -> None:
+        async with held.connection() as conn:
+            querying.set()  # the task runs on into the query before this one resumes
+            await conn.execute("SELECT pg_sleep(10)")
 
-async def test_a_use_cut_short_closes_the_connection(db: Database) -> None:
-    held = HeldConnections(db)
-    try:
-        first = await _pid(held)
-
-        async def sleep() -> None:
-            async with held.connection() as conn:
-                await conn.execute("SELECT pg_sleep(10)")
-
-        task = asyncio.create_task(sleep())
-        await asyncio.sleep(0.2)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert await _pid(held) != first
-    finally:
-        await held.close()
+    task = asyncio.create_task(sleep())
+    await querying.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _pid(held) != first
 
 
 async def _relayed(client: httpx.AsyncClient) -> float:
@@ -109,12 +110,12 @@ async def _relayed(client: httpx.AsyncClient) -> float:
 
 
 async def test_a_service_keeps_going_after_the_server_killed_its_connections(
-    db: Database, pg: str
+    db: Database,
 ) -> None:
     await publish_config(db, title_config(3))
     token = await token_for(db)
     headers = {"x-xbl-contract-version": "2", "Authorization": f"Bearer {token}"}
-    settings = Settings(database_url=pg, catalog_refresh_seconds=0.2)
+    settings = Settings(database_url=db.url, catalog_refresh_seconds=0.2)
     path = f"/users/xuid({XUID})/achievements/{SCID}/update"
     async with running_service(settings) as url, httpx.AsyncClient(base_url=url) as client:
         answer = await client.post(path, json=update_body([("1", 10)]), headers=headers)

@@ -207,12 +207,12 @@ def unlock_steps(unlocks: list[Unlock], now_us: int) -> Generator[Step, Any, Non
 def counter_steps(
     new_players: Counter[tuple[str, str]], unlocks: list[Unlock]
 ) -> Generator[Step, Any, None]:
-    """The counters rarity reads (players per title, unlocks per achievement): the
+    """The counters rarity reads (players per title, unlocks per achievement), as the
     last statements of a transaction. Every batch with a new player of a title adds
-    to the same row, which stays locked from that statement to the commit, so
-    concurrent batches (PostgreSQL) wait for each other's rest of the transaction
-    when the counters come first; last, they wait for a commit. Rows are taken in
-    key order (players before unlocks), so they never deadlock."""
+    to the same row, and a row stays locked from its update to the commit: updated
+    last, it holds concurrent batches (PostgreSQL) back for the commit only, not for
+    the rest of the transaction. Rows are taken in key order (players' counts before
+    unlocks'), so two batches never deadlock on them."""
     if new_players:
         yield Step(
             statement=PLAYER_COUNT,
