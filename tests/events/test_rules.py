@@ -9,7 +9,15 @@ import pytest
 
 from laurels.errors import BadRequest, Forbidden
 from laurels.progress.events import check_event
-from laurels.progress.rules import Event, aggregate, apply, contribution, met, too_large
+from laurels.progress.rules import (
+    Event,
+    aggregate,
+    apply,
+    contribution,
+    met,
+    requirements_met,
+    too_large,
+)
 from laurels.progress.schemas import EventItem
 from laurels.progress.updates import TimePolicy
 from laurels.titles import INT64_MAX, INT64_MIN, PublishedTitle
@@ -69,6 +77,40 @@ def test_aggregates(kind: str, current: int | None, amount: int, after: int) -> 
 )
 def test_requirement_met(kind: str, value: int | None, target: int, is_met: bool) -> None:
     assert met(kind, value, target) is is_met
+
+
+@pytest.mark.parametrize(
+    ("achievement", "values", "is_met"),
+    [
+        ("1", {}, False),
+        ("1", {"Kills": 29}, False),
+        ("1", {"Kills": 30}, True),
+        ("2", {"HardSwordKills": 2}, False),  # MaxDamage unset
+        ("2", {"HardSwordKills": 1, "MaxDamage": 99}, False),
+        ("2", {"HardSwordKills": 2, "MaxDamage": 50}, True),
+        ("3", {"BestLap": 60001}, False),  # a min stat: at or below its target
+        ("3", {"BestLap": 60000}, True),
+        ("3", {"BestLap": 100}, True),
+    ],
+)
+def test_all_requirements_met(achievement: str, values: dict[str, int], is_met: bool) -> None:
+    assert requirements_met(TITLE, POSITION[achievement], values) is is_met
+
+
+def test_a_requirement_on_an_undeclared_stat() -> None:
+    """A stored version is read without the import's checks: a requirement naming a
+    stat the version lacks does not make it unreadable, no event moves it, and it is
+    checked as a sum."""
+    document = {
+        **WEAPONS_TITLE,
+        "achievements": [
+            {**WEAPONS_TITLE["achievements"][0], "requirements": [{"stat": "Gone", "target": 0}]}
+        ],
+    }
+    title = PublishedTitle.from_document("DEV.1", 1, document)
+    assert apply(title, {}, set(), [kill(5)]).unlocks == []
+    assert not requirements_met(title, 0, {"Kills": 5})
+    assert requirements_met(title, 0, {"Gone": 0})
 
 
 @pytest.mark.parametrize(

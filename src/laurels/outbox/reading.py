@@ -8,12 +8,12 @@ writer at a time and txid 0: ids are commit order.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     ColumnClause,
@@ -72,7 +72,7 @@ class OutboxEntry:
 
     @property
     def payload(self) -> dict[str, Any]:
-        found: dict[str, Any] = json.loads(self.payload_text)
+        found: dict[str, Any] = orjson.loads(self.payload_text)
         return found
 
     @property

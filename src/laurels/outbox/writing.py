@@ -8,11 +8,11 @@ I/O and never fails on valid input.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cache
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import Insert, bindparam
 
 from laurels.db import unnest_insert
@@ -41,8 +41,10 @@ class AchievementProgress(NamedTuple):
     current: dict[str, int] | None = None
 
 
-# One encoder for every row (json.dumps with options builds a new one per call).
-_payload = json.JSONEncoder(separators=(",", ":")).encode
+def _payload(data: dict[str, Any]) -> str:
+    """Compact JSON text: an event-based title's progress row lists every moved
+    achievement, and orjson encodes it an order of magnitude faster than json."""
+    return orjson.dumps(data).decode()
 
 
 def _identity(player: Player, achievement_id: str) -> dict[str, Any]:

@@ -239,16 +239,14 @@ def _progress_rows(
     for request, outcome, state in zip(requests, outcomes, states, strict=True):
         if outcome is None or not outcome.moved:
             continue
-        items = []
+        title, values, items = request.title, outcome.values, []
         for position in outcome.moved:
-            achievement = request.title.achievements[position]
-            when = state.get(achievement.id)
+            achievement_id = title.achievements[position].id
+            when = state.get(achievement_id)
             current = {
-                r.stat: outcome.values[r.stat]
-                for r in achievement.requirements
-                if r.stat in outcome.values
+                stat: values[stat] for stat, _, _ in title.checks[position] if stat in values
             }
             percent = 0 if when is None else 100
-            items.append(outbox.AchievementProgress(achievement.id, percent, when, current))
+            items.append(outbox.AchievementProgress(achievement_id, percent, when, current))
         rows.append(outbox.progress_changed(outbox_player(request), items, now_us=now_us))
     return rows

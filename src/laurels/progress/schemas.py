@@ -4,7 +4,7 @@ built as plain dicts on the hot path."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -157,6 +157,11 @@ MAX_DIMENSION_LENGTH = 256
 INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
 
 
+# A default `{}` is deep-copied for every event that omits the field; a factory is
+# not. The schema still says what an omitted field means.
+_EMPTY_DEFAULT: dict[str, Any] = {"default": {}}
+
+
 class EventItem(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -185,11 +190,11 @@ class EventItem(BaseModel):
     dimensions: Annotated[
         dict[str, Annotated[str, StringConstraints(max_length=MAX_DIMENSION_LENGTH)]],
         Field(description='String fields the event declares; a missing one is ""'),
-    ] = {}
+    ] = Field(default_factory=dict, json_schema_extra=_EMPTY_DEFAULT)
     measurements: Annotated[
         dict[str, Annotated[int, Field(ge=INT64["minimum"], le=INT64["maximum"])]],
         Field(description="Integer (int64) fields the event declares; a missing one adds nothing"),
-    ] = {}
+    ] = Field(default_factory=dict, json_schema_extra=_EMPTY_DEFAULT)
 
 
 class EventsBody(BaseModel):

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from laurels.outbox import Key, parse_key
 from laurels.wire.identifiers import parse_scid, parse_xuid
 
@@ -162,7 +164,7 @@ def parse_resource(uri: str) -> Resource | None:
 
 
 def _dump(frame: list[Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"))
+    return orjson.dumps(frame).decode()
 
 
 def subscribed(seq: int, code: int, sub_id: int | None = None, data: Any = None) -> str:

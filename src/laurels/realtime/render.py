@@ -3,8 +3,9 @@ once per event for every device that shares a language and a service address."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from laurels.outbox import OutboxEntry
 from laurels.progress.service import stat_requirements
@@ -15,7 +16,7 @@ from laurels.wire.times import NEVER, format_time, from_micros
 
 
 def _dump(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return orjson.dumps(data).decode()
 
 
 def _requirements(

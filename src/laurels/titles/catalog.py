@@ -46,11 +46,15 @@ class PublishedTitle:
     stats_by_event: dict[str, tuple[StatConfig, ...]] = field(default_factory=dict, repr=False)
     required_by: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     stat_requirement_ids: tuple[tuple[str, ...], ...] = field(default=(), repr=False)
+    # Per achievement, its requirements as the rules check them: (stat, the stat's
+    # aggregate, target).
+    checks: tuple[tuple[tuple[str, str, int], ...], ...] = field(default=(), repr=False)
 
     @classmethod
     def from_document(cls, sandbox: str, version: int, document: dict[str, Any]) -> PublishedTitle:
         config = ConfigFile.model_validate(document, context=STORED)
         scid = (config.title.scid or "").lower()
+        stats = {stat.name: stat for stat in config.stats}
         required_by: dict[str, list[int]] = {}
         for position, achievement in enumerate(config.achievements):
             for requirement in achievement.requirements:
@@ -70,7 +74,7 @@ class PublishedTitle:
                 for a in config.achievements
             ),
             events={event.name: event for event in config.events},
-            stats={stat.name: stat for stat in config.stats},
+            stats=stats,
             stats_by_event={
                 event.name: tuple(s for s in config.stats if s.event == event.name)
                 for event in config.events
@@ -83,6 +87,10 @@ class PublishedTitle:
                 )
                 for a in config.achievements
             ),
+            checks=tuple(
+                tuple((r.stat, _aggregate(stats.get(r.stat)), r.target) for r in a.requirements)
+                for a in config.achievements
+            ),
         )
 
     @property
@@ -92,6 +100,13 @@ class PublishedTitle:
     def achievement(self, achievement_id: str) -> AchievementConfig | None:
         position = self.index.get(achievement_id)
         return None if position is None else self.achievements[position]
+
+
+def _aggregate(stat: StatConfig | None) -> str:
+    """How `stat` aggregates. A stored version is read without the import's checks
+    (`STORED`), so a requirement may name a stat the version does not declare: it is
+    checked as a sum, and no event of the version can move it."""
+    return "sum" if stat is None else stat.aggregate
 
 
 class Catalog:
