@@ -24,6 +24,11 @@ sums (starting from `state`, the previous run's, when given) and per event:
   - `extra`: every goal is done, so an event that changes a stat and unlocks nothing.
 The 200 answers' `accepted` and `duplicates` are summed over the whole run.
 
+With `rate` (requests per second over all connections), each connection sends its
+next request at a fixed interval (`connections / rate` seconds, the connections
+staggered) or as soon as its previous answer comes, whichever is later: a load of at
+most that rate, for measuring latency at a given load rather than at saturation.
+
 Timeline: warm-up, then the measured window of `duration` seconds, then no new request
 is sent; requests completing inside the window are counted. It prints `measure-start`
 and `measure-end` on stdout when the window opens and closes, so that the parent can
@@ -75,6 +80,7 @@ class Spec:
     events_per_request: int = 1
     target: int = 100
     state: list[list[int]] | None = None  # events mode: each player's sums to start from
+    rate: float = 0.0  # requests per second over all connections; 0: unpaced
 
     @classmethod
     def load(cls, path: Path) -> Spec:
@@ -357,13 +363,21 @@ async def connection(
     workload: Workload | EventWorkload,
     stats: Stats,
     streams: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    position: int = 0,
 ) -> asyncio.StreamWriter:
-    """Send one request at a time on one keep-alive connection until the window ends;
-    returns the connection, still open (the parent counts them when the window ends)."""
+    """Send one request at a time on one keep-alive connection until the window ends
+    (paced when `spec.rate` is set; `position` staggers the connections); returns the
+    connection, still open (the parent counts them when the window ends)."""
     reader, writer = streams
     clock = time.perf_counter
+    interval = spec.connections / spec.rate if spec.rate else 0.0
+    due = clock() + interval * position / spec.connections
     try:
         while clock() < stats.end:
+            if interval:
+                if (wait := due - clock()) > 0:
+                    await asyncio.sleep(wait)
+                due = max(due + interval, clock())
             request = workload.next_request()
             began = clock()
             stats.sent += 1
@@ -409,7 +423,9 @@ async def run(spec: Spec) -> dict[str, Any]:
     now = time.perf_counter()
     stats.start = now + spec.warmup
     stats.end = stats.start + spec.duration
-    tasks = [asyncio.create_task(connection(spec, workload, stats, s)) for s in streams]
+    tasks = [
+        asyncio.create_task(connection(spec, workload, stats, s, n)) for n, s in enumerate(streams)
+    ]
 
     async def announce() -> None:
         await asyncio.sleep(max(0.0, stats.start - time.perf_counter()))

@@ -10,17 +10,21 @@ for the sockets' players), against one worker:
 3. unlock -> notification latency, one unlock at a time: from sending the update to
    the notification arriving on that player's socket (and from the 200 to it);
 4. the same load as in 1 on as many other players, most of whom have a socket (so it
-   fans out events), with latency samples taken during the load;
+   fans out events), with latency samples taken during the load; with `--rate R`
+   that load is paced to at most R updates/s (to measure the latency at a given
+   load: unpaced, the faster the service, the heavier the load);
 5. on PostgreSQL, a second `laurels serve` process: unlocks sent to it, sockets on
    the first (LISTEN/NOTIFY).
 
     .venv/bin/python -m bench.realtime --db both
     .venv/bin/python -m bench.realtime --quick
+    .venv/bin/python -m bench.realtime --db postgresql --rate 1000
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
@@ -152,7 +156,8 @@ def run(db: str, args: argparse.Namespace) -> None:
                 client.send(
                     {"latency": {"url": server.url, "samples": args.samples // 2, "interval": 0.05}}
                 )
-                with_sockets = update_path.measure("sockets", server, watched, url, 1, opts)
+                paced = dataclasses.replace(opts, rate=args.rate)
+                with_sockets = update_path.measure("sockets", server, watched, url, 1, paced)
                 loaded = json.loads(client.readline())
                 counts = client.ask({"counts": True})
                 across = None
@@ -181,6 +186,7 @@ def run(db: str, args: argparse.Namespace) -> None:
             loaded,
             counts,
             across,
+            args.rate,
         )
 
 
@@ -196,6 +202,7 @@ def _report(
     loaded: dict[str, Any],
     counts: dict[str, Any],
     across: dict[str, Any] | None,
+    rate: float,
 ) -> None:
     seconds = connected.split()[-1]
     print(f"\n{db}: {sockets} sockets on one worker (connected and subscribed in {seconds} s)")
@@ -209,6 +216,8 @@ def _report(
         f"  unlock -> notification, one process, under load: {_percentiles(loaded['latency_ms'])}"
     )
     print(f"    (from the 200 to the notification)          {_percentiles(loaded['after_200_ms'])}")
+    if rate:
+        print(f"    (that load paced to at most {rate:.0f} updates/s)")
     if across is not None:
         found = _percentiles(across["latency_ms"])
         print(f"  unlock -> notification, two processes (B -> A): {found}")
@@ -222,7 +231,8 @@ def _report(
             f"p50 {load['latency_ms']['p50']:5.1f} ms  p99 {load['latency_ms']['p99']:6.1f} ms  "
             f"statuses {load['status']}  errors {load['errors'] or 0}"
         )
-    print(f"  throughput with sockets / without: x{with_sockets.rps / none.rps:.2f}")
+    if not rate:
+        print(f"  throughput with sockets / without: x{with_sockets.rps / none.rps:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,6 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="pace the load with sockets connected to at most this many updates/s "
+        "(default: as fast as the service answers)",
+    )
     args = parser.parse_args(argv)
     args.duration = 3.0 if args.quick else 10.0
     args.warmup = 0.5 if args.quick else 2.0

@@ -77,6 +77,7 @@ class Options(common.RunOptions):
     scale: bool
     scale_rows: list[int]
     main: bool
+    rate: float = 0.0  # the load generator's pace (requests/s); 0: as fast as answered
 
 
 # --- one measured run ------------------------------------------------------------------
@@ -224,6 +225,7 @@ def load_spec(server: procs.Server, seeded: stores.Seeded, opts: Options) -> dic
         "warmup": opts.warmup,
         "duration": opts.duration,
         "seed": opts.seed,
+        "rate": opts.rate,
     }
 
 
