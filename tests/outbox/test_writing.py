@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 
 from laurels import outbox
 from laurels.db import Database
+from laurels.outbox.reading import entry
 from laurels.outbox.tables import outbox as outbox_table
 from laurels.outbox.wakeup import txid_of
 
@@ -55,6 +56,44 @@ def test_a_progress_row_lists_what_the_update_moved(
         "created_at": NOW,
         "published_at": NOW,  # only the relay reads it: nothing waits for the webhooks
     }
+
+
+def test_an_events_row_holds_the_shared_values_once_and_reads_as_items() -> None:
+    """An events request that moved three achievements on one stat: the row holds
+    the stat's value once; read back, each achievement is an item with it, like an
+    update's, unlocked ones at 100 with their time."""
+    row = outbox.requirements_moved(
+        PLAYER, ["3", "1", "2"], {"Kills": 30}, {"1": UNLOCK_TIME}, now_us=NOW
+    )
+    text = row.pop("payload")
+    assert json.loads(text) == {
+        "configVersion": 3,
+        "moved": ["3", "1", "2"],
+        "current": {"Kills": 30},
+        "unlocked": {"1": UNLOCK_TIME},
+    }
+    assert (row["event_type"], row["achievement_id"], row["published_at"]) == (
+        outbox.PROGRESS_CHANGED,
+        "3",
+        NOW,
+    )
+    read = entry((7, 1, row["event_type"], "DEV.1", "x", "s", 1234, "3", text, NOW))
+    assert read.payload == {
+        "configVersion": 3,
+        "progression": [
+            {"id": "3", "percent": 0, "timeUnlocked": None, "current": {"Kills": 30}},
+            {"id": "1", "percent": 100, "timeUnlocked": UNLOCK_TIME, "current": {"Kills": 30}},
+            {"id": "2", "percent": 0, "timeUnlocked": None, "current": {"Kills": 30}},
+        ],
+    }
+
+
+def test_a_row_written_before_the_compact_form_reads_as_it_was() -> None:
+    """Event rows were written item by item before; the outbox may still hold some."""
+    items = [{"id": "1", "percent": 0, "timeUnlocked": None, "current": {"Kills": 3}}]
+    text = json.dumps({"configVersion": 2, "progression": items})
+    read = entry((7, 1, outbox.PROGRESS_CHANGED, "DEV.1", "x", "s", 1234, "1", text, NOW))
+    assert read.payload == {"configVersion": 2, "progression": items}
 
 
 def test_an_unlock_row_waits_for_the_webhooks() -> None:

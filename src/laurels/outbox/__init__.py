@@ -28,6 +28,7 @@ from laurels.outbox.writing import (
     bulk_insert_statement,
     insert_statement,
     progress_changed,
+    requirements_moved,
     unlocked,
 )
 
@@ -54,5 +55,6 @@ __all__ = [
     "prune",
     "read_after",
     "read_player",
+    "requirements_moved",
     "unlocked",
 ]

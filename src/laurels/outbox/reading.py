@@ -53,6 +53,25 @@ _PG_XMIN_COLUMN: ColumnClause[Any] = literal_column(
 )
 
 
+def _progression(moved: dict[str, Any]) -> dict[str, Any]:
+    """An events request's row as items, like an update's: each moved achievement
+    with the required stats' values (the renderer takes its own requirements from
+    `current`), percent 100 and its time once unlocked, 0 and null before."""
+    current, unlocked = moved["current"], moved["unlocked"]
+    return {
+        "configVersion": moved["configVersion"],
+        "progression": [
+            {
+                "id": achievement_id,
+                "percent": 0 if (when := unlocked.get(achievement_id)) is None else 100,
+                "timeUnlocked": when,
+                "current": current,
+            }
+            for achievement_id in moved["moved"]
+        ],
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """One row of the outbox: `kind` is PROGRESS_CHANGED or UNLOCKED."""
@@ -73,6 +92,8 @@ class OutboxEntry:
     @property
     def payload(self) -> dict[str, Any]:
         found: dict[str, Any] = orjson.loads(self.payload_text)
+        if "moved" in found:  # an events request's row (`writing.requirements_moved`)
+            return _progression(found)
         return found
 
     @property

@@ -233,20 +233,17 @@ def _progress_rows(
     now_us: int,
 ) -> list[dict[str, Any]]:
     """One PROGRESS_CHANGED row per request that moved an achievement's requirements:
-    each such achievement with its required stats' values after the request, and
-    whether (and when) it is unlocked by then (`states`: achievement id → time)."""
+    those achievements, the values after the request of the stats they require, and
+    when those unlocked by then were unlocked (`states`: achievement id → time)."""
     rows = []
     for request, outcome, state in zip(requests, outcomes, states, strict=True):
         if outcome is None or not outcome.moved:
             continue
-        title, values, items = request.title, outcome.values, []
-        for position in outcome.moved:
-            achievement_id = title.achievements[position].id
-            when = state.get(achievement_id)
-            current = {
-                stat: values[stat] for stat, _, _ in title.checks[position] if stat in values
-            }
-            percent = 0 if when is None else 100
-            items.append(outbox.AchievementProgress(achievement_id, percent, when, current))
-        rows.append(outbox.progress_changed(outbox_player(request), items, now_us=now_us))
+        title, values = request.title, outcome.values
+        moved = [title.achievements[position].id for position in outcome.moved]
+        required = sorted({stat for p in outcome.moved for stat, _, _ in title.checks[p]})
+        current = {stat: values[stat] for stat in required if stat in values}
+        when = {achievement: state[achievement] for achievement in moved if achievement in state}
+        player = outbox_player(request)
+        rows.append(outbox.requirements_moved(player, moved, current, when, now_us=now_us))
     return rows
