@@ -155,14 +155,28 @@ async def test_feed_walks_under_concurrent_unlocks_through_two_processes(
 
 async def _walks_while_unlocking(client: httpx.AsyncClient, urls: list[str]) -> list[list[str]]:
     """Unlocks 1..UNLOCKS through both processes, WRITERS at a time, while walks go
-    on through both; each walk is checked by `_feed_walk`."""
+    on through both; each walk is checked by `_feed_walk`. The unlocks go a third at
+    a time, the next third released when a walk ends, so at least three walks
+    overlap the unlocking however fast either goes."""
     acked: set[str] = set()
     pending = [str(n) for n in range(1, UNLOCKS + 1)]
     random.Random(9).shuffle(pending)
+    walks: list[list[str]] = []
+    taken = 0
+    turn = asyncio.Condition()
+
+    def may_take() -> bool:
+        return not pending or taken < (len(walks) + 1) * UNLOCKS // 3
 
     async def writer(n: int) -> None:
-        while pending:
-            achievement_id = pending.pop()
+        nonlocal taken
+        while True:
+            async with turn:
+                await turn.wait_for(may_take)
+                if not pending:
+                    return
+                achievement_id = pending.pop()
+                taken += 1
             body = update_body([(achievement_id, 100)])
             path = f"/users/xuid({XUID})/achievements/{SCID}/update"
             response = await client.post(urls[n % 2] + path, json=body)
@@ -170,11 +184,12 @@ async def _walks_while_unlocking(client: httpx.AsyncClient, urls: list[str]) -> 
             acked.add(achievement_id)
 
     writers = [asyncio.create_task(writer(n)) for n in range(WRITERS)]
-    walks: list[list[str]] = []
     try:
         while not all(w.done() for w in writers):
             walk, _ = await _feed_walk(client, urls[len(walks) % 2], set(acked))
             walks.append(walk)
+            async with turn:
+                turn.notify_all()
     finally:
         await asyncio.gather(*writers)
     return walks
