@@ -74,7 +74,7 @@ class Metrics:
         self.registry.register(self._read)
         # The hot paths' children, looked up once (`labels` takes a lock per call).
         self._by_status = {status: self._updates.labels(str(status)) for status in (200, 304)}
-        self._events_200 = self._event_requests.labels("200")
+        self._events_by_status = {200: self._event_requests.labels("200")}
         self._applied = self._events.labels("applied")
         self._duplicate = self._events.labels("duplicate")
 
@@ -83,8 +83,8 @@ class Metrics:
         (child or self._updates.labels(str(status))).inc()
 
     def events_answered(self, status: int, *, accepted: int = 0, duplicates: int = 0) -> None:
-        child = self._events_200 if status == 200 else self._event_requests.labels(str(status))
-        child.inc()
+        child = self._events_by_status.get(status)
+        (child or self._event_requests.labels(str(status))).inc()
         if accepted:
             self._applied.inc(accepted)
         if duplicates:
