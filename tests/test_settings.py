@@ -46,11 +46,24 @@ def test_real_time_settings_are_read() -> None:
         ("LAURELS_TOKEN_LEEWAY_SECONDS", "601"),
         ("LAURELS_TOKEN_LEEWAY_SECONDS", "2.5"),
         ("LAURELS_WRITER_COMMITTERS", "0"),
+        ("LAURELS_MAX_REQUESTS_IN_FLIGHT", "0"),
+        ("LAURELS_MAX_REQUESTS_IN_FLIGHT", "lots"),
+        ("LAURELS_BODY_TIMEOUT_SECONDS", "0"),
     ],
 )
 def test_bad_values_are_refused_by_name(variable: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=variable):
         Settings.from_env({variable: value}, database_url=URL)
+
+
+def test_request_bounds_are_read() -> None:
+    loaded = Settings.from_env(
+        {"LAURELS_MAX_REQUESTS_IN_FLIGHT": "32", "LAURELS_BODY_TIMEOUT_SECONDS": "2.5"},
+        database_url=URL,
+    )
+    assert (loaded.max_requests_in_flight, loaded.body_timeout_seconds) == (32, 2.5)
+    defaults = Settings.from_env({}, database_url=URL)
+    assert (defaults.max_requests_in_flight, defaults.body_timeout_seconds) == (256, 30.0)
 
 
 def test_token_settings_are_read() -> None:

@@ -195,6 +195,8 @@ def _listen(settings: Settings, sock: socket.socket, workers: int) -> None:
         "laurels.app:create_app",
         header_timeout_seconds=settings.header_timeout_seconds,
         max_header_bytes=settings.max_header_bytes,
+        body_timeout_seconds=settings.body_timeout_seconds,
+        max_requests_in_flight=settings.max_requests_in_flight,
         factory=True,
         workers=workers,
         loop="uvloop",

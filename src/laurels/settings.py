@@ -87,6 +87,11 @@ class Settings:
     # this time and size: 408 / 431 and a close otherwise.
     header_timeout_seconds: float = 10.0
     max_header_bytes: int = 16 * 1024
+    # ... and its body within this time of its headers (408 and a close otherwise).
+    body_timeout_seconds: float = 30.0
+    # Requests one process works on at once; a connection's next request beyond waits
+    # unread for one to finish (memory stays bounded however many clients send).
+    max_requests_in_flight: int = 256
     # How often a process looks for events other processes wrote (SQLite; on
     # PostgreSQL NOTIFY wakes it at once and this is a fallback).
     event_poll_seconds: float = 0.25
@@ -146,6 +151,7 @@ class Settings:
             "rta_buffer_events",
             "rta_max_sockets_per_player",
             "max_header_bytes",
+            "max_requests_in_flight",
             "event_retention_seconds",
             "progress_event_retention_seconds",
             "portal_session_hours",
@@ -155,7 +161,12 @@ class Settings:
         self._check_webhooks()
         if self.portal_secure_cookies not in ("auto", "always", "never"):
             raise ConfigurationError("LAURELS_PORTAL_SECURE_COOKIES: must be auto, always or never")
-        for name in ("rta_ping_seconds", "event_poll_seconds", "header_timeout_seconds"):
+        for name in (
+            "rta_ping_seconds",
+            "event_poll_seconds",
+            "header_timeout_seconds",
+            "body_timeout_seconds",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigurationError(f"{ENV_PREFIX}{name.upper()}: must be more than 0")
         if not 0 <= self.token_leeway_seconds <= MAX_TOKEN_LEEWAY_SECONDS:
@@ -228,6 +239,8 @@ _ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "rta_max_sockets_per_player": int,
     "header_timeout_seconds": float,
     "max_header_bytes": int,
+    "body_timeout_seconds": float,
+    "max_requests_in_flight": int,
     "event_poll_seconds": float,
     "event_retention_seconds": int,
     "progress_event_retention_seconds": int,
