@@ -63,7 +63,7 @@ def test_request_bounds_are_read() -> None:
     )
     assert (loaded.max_requests_in_flight, loaded.body_timeout_seconds) == (32, 2.5)
     defaults = Settings.from_env({}, database_url=URL)
-    assert (defaults.max_requests_in_flight, defaults.body_timeout_seconds) == (256, 30.0)
+    assert (defaults.max_requests_in_flight, defaults.body_timeout_seconds) == (128, 30.0)
 
 
 def test_token_settings_are_read() -> None:

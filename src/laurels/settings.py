@@ -91,7 +91,7 @@ class Settings:
     body_timeout_seconds: float = 30.0
     # Requests one process works on at once; a connection's next request beyond waits
     # unread for one to finish (memory stays bounded however many clients send).
-    max_requests_in_flight: int = 256
+    max_requests_in_flight: int = 128
     # How often a process looks for events other processes wrote (SQLite; on
     # PostgreSQL NOTIFY wakes it at once and this is a fallback).
     event_poll_seconds: float = 0.25
