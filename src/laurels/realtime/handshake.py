@@ -77,10 +77,6 @@ class InFlight:
     def full(self) -> bool:
         return self.active >= self.limit
 
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
     def wait(self, protocol: BoundedHttpProtocol) -> None:
         self._waiting.append(protocol)
 
