@@ -21,7 +21,6 @@ from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment
 from starlette.staticfiles import StaticFiles
 
 from laurels.activity.service import ActivityReader, PageQuery
@@ -49,6 +48,8 @@ from laurels.wire.identifiers import parse_xuid
 from laurels.wire.principal import Principal
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
+
     from laurels.progress.service import ListQuery
 
 STATIC = Path(__file__).parent / "static"

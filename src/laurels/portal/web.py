@@ -15,13 +15,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment
 from starlette.datastructures import FormData
 
 from laurels.db import Database
@@ -35,6 +34,9 @@ from laurels.web.errors import validation_error
 from laurels.web.pages import SECURITY_HEADERS, content_version, environment
 from laurels.web.pages import secure_cookies as is_secure
 from laurels.wire.times import now_micros
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 COOKIE = "laurels_portal"
 LOGIN_CSRF_COOKIE = "laurels_login_csrf"
