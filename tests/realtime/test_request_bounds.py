@@ -117,6 +117,27 @@ async def test_requests_beyond_the_limit_wait_their_turn_and_are_all_answered() 
         assert answer.endswith(f"/{n}".encode())
 
 
+async def test_a_head_held_halfway_gets_its_deadline_back_when_its_turn_comes() -> None:
+    app = Gate()
+    async with serving(app, max_requests_in_flight=1, header_timeout_seconds=0.5) as (_, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n")  # a head begun...
+        await asyncio.sleep(0.1)
+        first = asyncio.create_task(_ask(port, "/first"))  # ... then the only turn taken
+        while app.inside != 1:  # noqa: ASYNC110 (the app counts, it has no event)
+            await asyncio.sleep(0.01)
+        writer.write(b"X-More: y\r\n")  # read while no turn is free: held, no deadline
+        await asyncio.sleep(1.0)
+        assert not reader.at_eof()
+        app.release.set()
+        assert (await asyncio.wait_for(first, SLACK)).endswith(b"/first")
+        started = time.monotonic()
+        answer = await asyncio.wait_for(reader.read(), 0.5 + SLACK)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
+    assert time.monotonic() - started < 0.5 + SLACK
+
+
 async def test_a_body_that_does_not_arrive_gets_408_and_frees_its_turn() -> None:
     app = Gate()
     app.release.set()

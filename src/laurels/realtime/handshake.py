@@ -209,6 +209,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if data is None or self.transport.is_closing():
             return
         self.transport.resume_reading()
+        if self._head_begun:  # held in the middle of a head: its deadline again
+            self._arm()
         self.data_received(data)
 
     def on_message_begin(self) -> None:
