@@ -5,28 +5,15 @@ Each case runs in a fresh interpreter: what was imported is the point."""
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
+
+from tests.helpers.processes import fresh_python
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "laurels"
 
 
-def run(code: str, tmp_path: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_a_started_service_never_imports_the_orm(tmp_path: Path) -> None:
-    out = run(
+    out = fresh_python(
         f"""
         import asyncio, sys
         from laurels.app import create_app
@@ -49,7 +36,7 @@ def test_a_started_service_never_imports_the_orm(tmp_path: Path) -> None:
 
 
 def test_the_package_completes_itself_on_demand(tmp_path: Path) -> None:
-    out = run(
+    out = fresh_python(
         """
         import sys
         import laurels.sqlasync as ours
@@ -73,7 +60,7 @@ def test_the_package_completes_itself_on_demand(tmp_path: Path) -> None:
 
 
 def test_a_submodule_import_does_not_complete_the_package(tmp_path: Path) -> None:
-    out = run(
+    out = fresh_python(
         """
         import sys
         import laurels.sqlasync
@@ -87,7 +74,7 @@ def test_a_submodule_import_does_not_complete_the_package(tmp_path: Path) -> Non
 
 
 def test_an_already_imported_package_is_used_as_it_is(tmp_path: Path) -> None:
-    out = run(
+    out = fresh_python(
         """
         import sqlalchemy.ext.asyncio as package
         import laurels.sqlasync as ours

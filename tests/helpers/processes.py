@@ -1,10 +1,27 @@
-"""Child processes the tests kill on purpose."""
+"""Child processes of the tests: fresh interpreters, and ones killed on purpose."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
+import textwrap
 import time
+from pathlib import Path
+
+
+def fresh_python(code: str, cwd: Path) -> str:
+    """What `code` (dedented) prints when run in a fresh interpreter in `cwd`: for what
+    a process imports, which the test's own process has long since done."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 async def first_line_then_kill(

@@ -4,26 +4,13 @@ was imported is the point."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-
-def _run(code: str, tmp_path: Path) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+from tests.helpers.processes import fresh_python
 
 
 def test_jinja2_waits_for_the_first_page(tmp_path: Path) -> None:
-    out = _run(
+    out = fresh_python(
         f"""
         import sys
         from fastapi.testclient import TestClient
