@@ -28,11 +28,13 @@ class Gate:
     """An ASGI app that holds every request until released, counting how many it
     holds at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, released: bool = False) -> None:
         self.inside = 0
         self.most = 0
         self.started = 0
         self.release = asyncio.Event()
+        if released:  # holds nothing: answers at once
+            self.release.set()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -139,8 +141,7 @@ async def test_a_head_held_halfway_gets_its_deadline_back_when_its_turn_comes() 
 
 
 async def test_a_body_that_does_not_arrive_gets_408_and_frees_its_turn() -> None:
-    app = Gate()
-    app.release.set()
+    app = Gate(released=True)
     async with serving(app, max_requests_in_flight=1, body_timeout_seconds=0.5) as (_, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         started = time.monotonic()
@@ -158,8 +159,7 @@ async def test_a_body_that_does_not_arrive_gets_408_and_frees_its_turn() -> None
 
 
 async def test_a_body_in_pieces_within_the_deadline_is_read_whole() -> None:
-    app = Gate()
-    app.release.set()
+    app = Gate(released=True)
     async with serving(app, body_timeout_seconds=1.0) as (_, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /pieces HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc")
@@ -171,8 +171,7 @@ async def test_a_body_in_pieces_within_the_deadline_is_read_whole() -> None:
 
 
 async def test_pipelined_requests_are_answered_in_order_at_a_limit_of_one() -> None:
-    app = Gate()
-    app.release.set()
+    app = Gate(released=True)
     async with serving(app, max_requests_in_flight=1) as (_, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"".join(f"GET /p{n} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for n in range(3)))
@@ -183,8 +182,7 @@ async def test_pipelined_requests_are_answered_in_order_at_a_limit_of_one() -> N
 
 
 async def test_an_idle_keep_alive_connection_keeps_nothing_of_its_answered_request() -> None:
-    app = Gate()
-    app.release.set()
+    app = Gate(released=True)
     async with serving(app) as (server, port):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /kept HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")

@@ -19,7 +19,8 @@ such a socket stayed open, unanswered, for as long as the peer liked. Here:
   finishes (`InFlight`). And a keep-alive connection keeps nothing of a request it
   has answered. 1,000 clients sending at once cost 1,000 idle connections and that
   many requests, where they cost 1,000 requests: after compare.py's 1,000-connection
-  run one process on SQLite was at 116-118 MB before, 103-105 MB now, at the same speed.
+  run one process on SQLite was at 116-118 MB without these bounds, 103-104 MB with
+  them, at the same speed.
 """
 
 from __future__ import annotations
